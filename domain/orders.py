@@ -101,6 +101,8 @@ class RoundTrip:
     funding_krw: float
     fx_drift_krw: float       # part of pnl_krw due to the FX moving between entry and exit
     leg_risk_krw: float       # cost of unwinding or completing orphan legs
+    krw_delta: str            # exact change of Upbit KRW over the round trip (Decimal as text)
+    usdt_delta: str           # exact change of Binance USDT over the round trip (Decimal as text)
 
     @property
     def win(self) -> bool:
