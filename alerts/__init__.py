@@ -1,0 +1,1 @@
+"""Alerts: typed events routed, throttled and fanned out to log file, Telegram and Slack."""

@@ -1,0 +1,1 @@
+"""One module per alert destination; each only formats and sends."""

@@ -1,0 +1,1 @@
+"""Prometheus metrics: one registry definition, an HTTP exporter and a Grafana dashboard."""
