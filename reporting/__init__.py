@@ -1,0 +1,1 @@
+"""Outputs a person reads: the self-contained HTML report and the rich terminal views."""
