@@ -53,6 +53,7 @@ class Order:
     due_ms: int           # decision time + venue latency: when it meets the book
     purpose: Purpose
     ref_price: float      # best price at decision, for slippage
+    limit_price: float | None = None  # None = market; else IOC, never walks past this price
 
 
 @dataclass(frozen=True, slots=True)
