@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
-from live.secrets import MASK, Secret
+from live.secrets import MASK, ApiKeys, Secret
 
 MIN_SECRET_LEN = 6  # shorter values would blank ordinary words out of every log line
 
@@ -52,6 +52,11 @@ class Redactor:
         ordered = sorted(forms, key=len, reverse=True)
         self._known = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         self.count = len(ordered)
+
+    @classmethod
+    def from_keys(cls, keys: Mapping[str, ApiKeys]) -> "Redactor":
+        """A redactor for every key and secret that load_keys returned."""
+        return cls(s for pair in keys.values() for s in (pair.api_key, pair.secret))
 
     def text(self, value: str) -> str:
         """A string with every secret replaced."""

@@ -133,3 +133,17 @@ def test_config_refuses_bad_bounds():
         ArmingConfig(per_order_bounds_krw=(10.0, 1.0))
     with pytest.raises(ValueError, match="max_age_s"):
         ArmingConfig(max_age_s=3600)
+
+
+def test_arming_opens_no_connection_and_runs_no_process(monkeypatch):
+    import socket
+    import subprocess
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("arming must do no I/O")
+    monkeypatch.setattr(socket, "socket", forbidden)
+    monkeypatch.setattr(socket, "create_connection", forbidden)
+    monkeypatch.setattr(subprocess, "run", forbidden)
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    assert require_armed(good_env(), CONFIG, GOOD_CAPS, VENUES, GOOD_KEYS, NOW_MS).armed
+    assert not check_arming({}, CONFIG, NotionalCaps(None, None), VENUES, {}, NOW_MS).armed

@@ -140,3 +140,9 @@ def test_redact_helper_uses_the_installed_redactor(root_stream, redactor):
     assert redact({"note": API_KEY}) == {"note": API_KEY}  # nothing installed: the key is unknown
     install_log_redaction(redactor)
     assert redact({"note": API_KEY, "password": "pw-123456"}) == {"note": "***", "password": "***"}
+
+
+def test_from_keys_covers_every_loaded_key():
+    from live.secrets import load_keys
+    keys = load_keys({"ARB_BINANCE_API_KEY": API_KEY, "ARB_BINANCE_API_SECRET": API_SECRET})
+    assert_clean(Redactor.from_keys(keys).text(f"{API_KEY} {API_SECRET}"))
