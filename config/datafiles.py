@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from pathlib import Path
 
 from config.errors import Problem, shown
@@ -42,7 +43,7 @@ def _file_coins(spec: DataSpec, key: str, path: Path) -> tuple[set[str] | None, 
         return None, Problem(name, "a .parquet books file", shown(spec.books))
     try:
         header = _first_line(path)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         return None, Problem(name, "a readable CSV file", f"{path} ({exc})")
     if header != CANDLE_HEADER:
         return None, Problem(name, f"a CSV whose row 1 is {CANDLE_HEADER!r}",

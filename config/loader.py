@@ -64,7 +64,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     try:
         profile = Profile.model_validate(raw)
     except ValidationError as exc:
-        problems = [_translate(err) for err in exc.errors()]
+        problems = [_translate(err) for err in _root_causes(exc.errors())]
         raise ProfileError(file, problems, _lines_for(problems, lines)) from None
     problems = check_profile(profile, path)
     if problems:
@@ -195,6 +195,14 @@ def _bounds(err: dict[str, Any], info: Any) -> str:
         and getattr(info, "annotation", None) is int else "a number"
     parts = [f"{sign} {limits[name]:g}" for name, sign in BOUND_WORDS if name in limits]
     return f"{noun} {' and '.join(parts)}"
+
+
+def _root_causes(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop a list's length error that only echoes its items' own errors (pydantic counts after
+    validation, so one bad item in a one-item list also reports 'too short')."""
+    item_locs = [tuple(e["loc"]) for e in errors]
+    return [e for e in errors if not (e["type"] in ("too_short", "too_long") and any(
+        len(loc) > len(e["loc"]) and loc[: len(e["loc"])] == tuple(e["loc"]) for loc in item_locs))]
 
 
 def _translate(err: dict[str, Any]) -> Problem:
