@@ -234,3 +234,24 @@ def _translate(err: dict[str, Any]) -> Problem:
         message = str(ctx.get("error", err["msg"]))
         return Problem(key, message.removeprefix("expected "), got)
     return Problem(key, TYPE_WORDS.get(kind, err["msg"].lower()), got)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m config.loader NAME_OR_PATH...`: check profiles before a run; exit 2 on any problem."""
+    import sys
+
+    names = (sys.argv[1:] if argv is None else argv) or shipped_profiles()
+    status = 0
+    for name in names:
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            print(exc, file=sys.stderr)
+            status = 2
+        else:
+            print(f"ok {profile.name} mode={profile.mode} digest={profile.digest()}")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -92,3 +92,20 @@ def test_digest_is_of_the_resolved_profile(tmp_path):
     doc = shipped("backtest-btc")
     del doc["execution"], doc["strategy"]["depth_fraction"], doc["venues"]["binance_usdm"]
     assert load_profile(write(tmp_path, doc)).digest() == load_profile("backtest-btc").digest()
+
+
+def test_command_line_check(tmp_path):
+    """The pre-run check a shell or CI calls: ok lines on stdout, problems on stderr, exit 2."""
+    import subprocess
+    import sys
+
+    from config.paths import REPO
+
+    doc = shipped("backtest-btc")
+    doc["strategy"]["take_profit_bps"] = 0
+    bad = write(tmp_path, doc)
+    run = subprocess.run([sys.executable, "-m", "config.loader", "backtest-btc", str(bad)],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stdout.startswith(f"ok backtest-btc mode=backtest digest={load_profile('backtest-btc').digest()}")
+    assert f"{bad}: strategy.take_profit_bps: expected a number > 0" in run.stderr
