@@ -117,6 +117,19 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
     return metrics
 
 
+_SERIES_SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
+                    "histogram": ("_bucket", "_sum", "_count", "_created"),
+                    "summary": ("", "_sum", "_count", "_created"), "info": ("_info",)}
+
+
 def exposed_names(registry: CollectorRegistry) -> set[str]:
-    """Every series name a scrape of `registry` shows (with _total, _bucket, ... suffixes)."""
-    return {sample.name for family in registry.collect() for sample in family.samples}
+    """Every series name `registry` can show in a scrape (with _total, _bucket, ... suffixes).
+
+    Taken from the metric families, not the current samples, so a labelled counter that has
+    not been incremented yet still counts as defined.
+    """
+    names = set()
+    for family in registry.collect():
+        names.update(family.name + suffix for suffix in _SERIES_SUFFIXES.get(family.type, ("",)))
+        names.update(sample.name for sample in family.samples)
+    return names

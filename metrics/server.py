@@ -3,9 +3,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from threading import Thread
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+_POLL_S = 0.05   # how fast close() is noticed by the serving thread
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +42,11 @@ def serve(registry: CollectorRegistry, port: int = 0, host: str = "127.0.0.1") -
     if not 0 <= port <= 65535:
         raise ValueError(f"metrics.port {port}: expected 0..65535")
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server = make_server(host, port, make_wsgi_app(registry), ThreadingWSGIServer,
+                             handler_class=_QuietHandler)
     except OSError as exc:
         raise OSError(f"metrics: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    thread = Thread(target=server.serve_forever, args=(_POLL_S,), name=f"metrics-{port}",
+                    daemon=True)
+    thread.start()
     return MetricsServer(host, server.server_port, server, thread)
