@@ -132,3 +132,12 @@ def test_positions_must_match_our_records():
     assert not unknown.ok and "BTC/USDT:USDT venue -0.01 vs ours 0" in unknown.detail
     missing = run(positions_check(Venue.BINANCE_USDM, FakeBinance(positions=[flat]), {"BTC/USDT:USDT": -0.01}))
     assert not missing.ok and "venue 0 vs ours -0.01" in missing.detail
+
+
+def test_ccxt_clients_have_the_endpoints_the_checks_call():
+    import ccxt.async_support as accxt
+    for exchange in (accxt.binance(), accxt.binanceusdm()):
+        assert callable(exchange.sapi_get_account_apirestrictions)
+        assert all(callable(getattr(exchange, m)) for m in
+                   ("fetch_time", "fetch_balance", "fetch_open_orders", "fetch_positions"))
+    assert callable(accxt.upbit().private_get_api_keys)
