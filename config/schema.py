@@ -127,6 +127,7 @@ class Endpoint(Section):
     """Where ccxt reaches one venue: REST base URL and WebSocket URL."""
 
     rest: str = Field(pattern=r"^https?://\S+$", description="http(s)://host[:port][/path]")
+    # Binance: the stream base without /ws (sim.ccxt_overrides appends it); Upbit: the full URL.
     ws: str = Field(pattern=r"^wss?://\S+$", description="ws(s)://host[:port][/path]")
 
 
