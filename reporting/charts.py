@@ -79,12 +79,15 @@ def _axes(frame: svg.Frame, xs: svg.Scale, ys: svg.Scale, y_title: str) -> str:
 
 
 def _lines(frame: svg.Frame, xs: svg.Scale, ys: svg.Scale, ts: np.ndarray, values: np.ndarray, cls: str,
-           fill_to: float | None = None) -> str:
-    """The series thinned to the plot's pixel width and broken where data is missing."""
+           fill_to: float | None = None, break_gaps: bool = True) -> str:
+    """The series thinned to the plot's pixel width and, if asked, broken where samples are missing."""
     buckets = frame.plot_width
     thin_ts, thin_values = min_max_downsample(ts, values, buckets)
     parts = []
-    for run in split_at_gaps(thin_ts, gap_threshold(ts, buckets)):
+    if not break_gaps:  # a level held between samples (equity): draw steps, not slopes across gaps
+        thin_ts, thin_values = np.repeat(thin_ts, 2)[1:], np.repeat(thin_values, 2)[:-1]
+    runs = split_at_gaps(thin_ts, gap_threshold(ts, buckets)) if break_gaps else [slice(0, len(thin_ts))]
+    for run in runs:
         px, py = xs(thin_ts[run]), ys(thin_values[run])
         parts.append(svg.area(px, py, ys(fill_to), cls) if fill_to is not None else svg.path(px, py, cls))
     return "".join(parts)
@@ -115,12 +118,13 @@ def premium_chart(symbol: str, ts: np.ndarray, premium: np.ndarray, markers: lis
 
 
 def equity_chart(ts: np.ndarray, equity: np.ndarray) -> str:
-    """Total equity in KRW over the run."""
+    """Total equity in KRW over the run; drawn unbroken, since equity holds its value between samples."""
     frame, title = svg.Frame(), "Equity (KRW)"
     if len(ts) == 0:
         return _no_data(frame, title, "no equity series")
     xs, ys = _scales(frame, ts, equity)
-    return svg.chart(frame, title, _axes(frame, xs, ys, "equity (KRW)") + _lines(frame, xs, ys, ts, equity, "equity"))
+    line = _lines(frame, xs, ys, ts, equity, "equity", break_gaps=False)
+    return svg.chart(frame, title, _axes(frame, xs, ys, "equity (KRW)") + line)
 
 
 def drawdown_pct(equity: np.ndarray) -> np.ndarray:
@@ -137,9 +141,10 @@ def drawdown_chart(ts: np.ndarray, equity: np.ndarray) -> str:
     if len(ts) == 0:
         return _no_data(frame, "Drawdown (%)", "no equity series")
     dd = drawdown_pct(equity)
-    title = f"Drawdown (%): max {dd.min():.2f}%"
+    title = f"Drawdown (%): max {dd.min():.3g}%"
     xs, ys = _scales(frame, ts, np.r_[dd, 0.0])
-    return svg.chart(frame, title, _axes(frame, xs, ys, "drawdown (%)") + _lines(frame, xs, ys, ts, dd, "drawdown", 0.0))
+    fill = _lines(frame, xs, ys, ts, dd, "drawdown", 0.0, break_gaps=False)
+    return svg.chart(frame, title, _axes(frame, xs, ys, "drawdown (%)") + fill)
 
 
 def bar_chart(title: str, bars: list[tuple[str, float, int]], unit: str) -> str:

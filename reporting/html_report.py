@@ -150,7 +150,8 @@ def build_report(
     for symbol in symbols:
         ts, values = to_arrays(f"premium[{symbol}]", premium.get(symbol, []))
         premium_svgs.append(charts.premium_chart(symbol, ts, values, [m for m in plot_markers if m.symbol == symbol]))
-    banner = [f"<p>{esc(n)}</p>" for n in notes] + [f'<p class="warn">{esc(w)}</p>' for w in _warnings(kpi, round_trips)]
+    banner = [f"<p>{esc(n)}</p>" for n in notes]
+    banner += [f'<p class="warn">{esc(w)}</p>' for w in _warnings(kpi, round_trips)]
     sub = " · ".join(esc(f"{k}: {kpi[k]}") for k in ("run_id", "mode", "profile") if k in kpi)
     if len(eq_ts):
         sub += esc(f" · {charts.utc(eq_ts[0])} to {charts.utc(eq_ts[-1])}")

@@ -31,7 +31,7 @@ class Frame:
 
     width: int = 960
     height: int = 280
-    left: int = 84
+    left: int = 100
     right: int = 24
     top: int = 40
     bottom: int = 52

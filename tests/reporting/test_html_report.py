@@ -32,6 +32,9 @@ def test_one_svg_per_chart_each_well_formed(report_input):
     assert titles[:2] == ["Equity (KRW)", titles[1]] and titles[1].startswith("Drawdown (%): max -")
     assert "PnL by exit reason (KRW)" in titles and "PnL by symbol (KRW)" in titles
     assert "BTC: executable premium (bps)" in titles
+    # the recorded candles come in blocks days apart: premium breaks at gaps, equity (a level) does not
+    assert svgs[0].count('class="equity"') == 1 and svgs[1].count('class="drawdown"') == 1
+    assert svgs[-1].count('class="premium"') > 10
 
 
 def test_every_entry_and_exit_has_one_marker(report_input):
