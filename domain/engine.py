@@ -67,28 +67,38 @@ class Engine:
         self._next_equity = 0
         self._next_funding = 0
         self._fixed_fx = fx_fixed(fx.fixed_usdt_krw) if fx.source == "fixed" else None
+        self._dirty: set[str] = set()
+        self._initial_equity: float | None = None
 
     # -- input ---------------------------------------------------------------------------------
     def on_book(self, book: Book) -> None:
-        """Apply one book update at its timestamp and let the affected strategies decide."""
+        """Apply one book update. Strategies decide once all updates of an instant are in."""
         ts = book.ts_ms
         if ts < self.now:
             raise ValueError(f"book {book.venue} {book.symbol} at {ts} is older than the clock {self.now}")
-        self._fill_due(ts, inclusive=False)
+        if ts > self.now:
+            self.settle()
+            self._fill_due(ts, inclusive=False)
         self.books[(book.venue, book.symbol)] = book
         self.now = ts
         self.trace.books += 1
-        self._fill_due(ts, inclusive=True)
         if book.symbol == FX_SYMBOL:
             if self._fixed_fx is None:
-                for symbol in self.strategies:
-                    self.evaluate(symbol)
+                self._dirty.update(self.strategies)
         elif book.symbol in self.strategies:
-            self.evaluate(book.symbol)
-        if ts >= self._next_equity:
-            self._mark(ts)
-        if self.hedge == "perp" and ts >= self._next_funding:
-            self._funding(ts)
+            self._dirty.add(book.symbol)
+
+    def settle(self) -> None:
+        """Close the current instant: fill orders due now, then let the touched symbols decide."""
+        self._fill_due(self.now, inclusive=True)
+        if self._dirty:
+            for symbol in sorted(self._dirty):
+                self.evaluate(symbol)
+            self._dirty.clear()
+        if self.now >= self._next_equity:
+            self._mark(self.now)
+        if self.hedge == "perp" and self.now >= self._next_funding:
+            self._funding(self.now)
 
     def fx(self) -> FxQuote:
         return self._fixed_fx or fx_from_book(self.books.get((Venue.UPBIT.value, FX_SYMBOL)))
@@ -162,6 +172,7 @@ class Engine:
 
     def finish(self) -> None:
         """End of data: orders still in flight meet the last books; equity is marked a last time."""
+        self.settle()
         while self.pending:
             _, _, order = heapq.heappop(self.pending)
             self.now = max(self.now, order.due_ms)
@@ -191,8 +202,32 @@ class Engine:
                 total += float(perp.qty) * (book.mid - float(perp.avg)) * rate
         return total
 
+    def strategy_equity_krw(self) -> float:
+        """Starting equity plus realised PnL plus open positions marked to mids.
+
+        Unlike `equity_krw`, it leaves out the revaluation of the idle coin inventory, so the
+        curve, drawdown and ROI show what the strategy did, not where the coin's price went.
+        """
+        try:
+            rate = self.fx().mid
+        except NoFxRate:
+            return float("nan")
+        value = sum(rt.pnl_krw for rt in self.portfolio.round_trips)
+        for pos in self.portfolio.open_positions():
+            value += float(pos.krw_delta) + float(pos.usdt_delta) * rate
+            for venue, held in pos.coin.items():
+                book = self.books.get((venue, pos.symbol))
+                if book is not None:
+                    value += float(held) * book.mid * (1.0 if venue == Venue.UPBIT.value else rate)
+        return (self._initial_equity or 0.0) + value
+
     def _mark(self, ts: int) -> None:
-        value = self.equity_krw()
+        if self._initial_equity is None:
+            start = self.equity_krw()
+            if start != start:
+                return
+            self._initial_equity = start
+        value = self.strategy_equity_krw()
         if value == value:
             self.trace.equity.append((ts, value))
         self._next_equity = ts - ts % self._equity_every + self._equity_every

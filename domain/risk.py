@@ -48,7 +48,16 @@ class Funding:
 
     upbit_qty: float       # coin Upbit can sell (RICH) or KRW can buy (CHEAP)
     binance_qty: float     # coin Binance can sell (CHEAP) or USDT can buy (RICH); perp: margin-limited
-    inventory_share: float # after the trade, the largest venue's share of this coin's inventory
+    upbit_coin: float      # coin held on Upbit now
+    total_coin: float      # coin held on both spot venues (0 with the perp hedge: no transfer risk)
+    upbit_sells: bool      # the trade moves coin out of Upbit (RICH) or into it (CHEAP)
+
+    def share_after(self, qty: float) -> float:
+        """The largest venue's share of the coin's inventory after trading `qty`."""
+        if self.total_coin <= 0:
+            return 0.0
+        up = self.upbit_coin - qty if self.upbit_sells else self.upbit_coin + qty
+        return max(up, self.total_coin - up) / self.total_coin
 
 
 @dataclass(slots=True)
@@ -130,8 +139,9 @@ def check_entry(intent: OrderIntent, price_krw: float, limits: RiskLimits, state
         return block("total_exposure", "global", f"total exposure would exceed {limits.max_total_exposure_krw:.0f} KRW")
     if state.daily_pnl.get(now // DAY_MS, 0.0) <= -limits.daily_loss_limit_krw:
         return block("daily_loss", "global", f"daily loss {state.daily_pnl[now // DAY_MS]:.0f} KRW at limit")
-    if funding.inventory_share > limits.max_inventory_imbalance:
-        return block("inventory_imbalance", "global", f"a venue would hold {funding.inventory_share:.0%} of the coin")
+    share = funding.share_after(qty)
+    if share > limits.max_inventory_imbalance:
+        return block("inventory_imbalance", "global", f"a venue would hold {share:.0%} of the coin")
     # balances
     if qty < min_qty or qty <= 0:
         return block("insufficient_balance", "balance",
@@ -149,11 +159,5 @@ def funding_for(direction: Direction, hedge: str, upbit_coin: float, upbit_krw: 
     else:                                # buy coin on Upbit, sell on Binance (spot or perp short)
         up = upbit_krw / (upbit_px * (1 + fee_up))
         bn = binance_quote / (binance_px * (1 + fee_bn)) if hedge == "perp" else binance_coin
-    total = upbit_coin + binance_coin
-    if hedge == "perp" or total <= 0:
-        share = 0.0
-    else:
-        q = min(up, bn)
-        after_up = upbit_coin - q if direction is Direction.RICH else upbit_coin + q
-        share = max(after_up, total - after_up) / total
-    return Funding(max(up, 0.0), max(bn, 0.0), share)
+    total = 0.0 if hedge == "perp" else upbit_coin + binance_coin
+    return Funding(max(up, 0.0), max(bn, 0.0), upbit_coin, total, direction is Direction.RICH)

@@ -1,0 +1,62 @@
+"""The time-ordered book stream a backtest replays, built from a profile's data section."""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from domain.book import Book
+from marketdata.candle import Candle
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Books in time order plus what a reader of the results must be told about them."""
+
+    books: Iterable[Book]
+    notes: tuple[str, ...]
+    synthetic: bool
+    source: str
+
+
+def candle_books(candles: Iterable[Candle], model) -> Iterator[Book]:
+    """One modelled book per bar, stamped at the bar's END: a bar's close is not known before."""
+    for c in candles:
+        yield model.book_for(c.venue, c.symbol, c.ts_ms + c.interval_s * 1000, c.close, c.volume)
+
+
+def merge(*streams: Iterable[Book]) -> Iterator[Book]:
+    """Merge per-venue streams by time; on equal time the order is venue name, then symbol."""
+    return heapq.merge(*streams, key=lambda b: (b.ts_ms, b.venue, b.symbol))
+
+
+def from_profile(profile) -> Stream:
+    """Open the data a backtest profile names (nothing is read before this is iterated)."""
+    spec = profile.data
+    if spec.kind == "candles":
+        from marketdata.calibration import fitted_depth_model
+        from marketdata.importers import read_candles_csv
+        model = fitted_depth_model()
+        up_path, bn_path = spec.resolve("upbit_candles"), spec.resolve("binance_candles")
+        books = merge(candle_books(read_candles_csv(up_path), model),
+                      candle_books(read_candles_csv(bn_path), model))
+        notes = (f"Candle data ({up_path.name}, {bn_path.name}): candles carry no depth, so each bar's "
+                 f"book is modelled by a depth model calibrated on the real 2025-08-24 20-level books "
+                 f"(spread and depth by level, scaled by the bar's volume).",
+                 "There is no independent USDT/KRW series in these files: the premium is computed at "
+                 f"the fixed rate {profile.fx.fixed_usdt_krw} KRW/USDT, so the strategy trades "
+                 "deviations of the Upbit/Binance price ratio." if profile.fx.source == "fixed" else
+                 "USDT/KRW from the recorded Upbit KRW-USDT book.")
+        return Stream(books, notes, False, f"{up_path.name} + {bn_path.name}")
+    if spec.books is not None:
+        from marketdata.parquet_books import file_info, read_books
+        path = spec.resolve("books")
+        info = file_info(path)
+        notes = ("SYNTHETIC DATA: generated books, not a market result.",) if info.synthetic else ()
+        return Stream(read_books(path), notes, info.synthetic, path.name)
+    from marketdata.synthetic import generate_books
+    symbols = [s.base for s in profile.symbols()] if profile.symbols() else None
+    books = generate_books(symbols=symbols, top_n=profile.universe.top_n, days=spec.synthetic_days,
+                           seed=spec.synthetic_seed)
+    return Stream(books, ("SYNTHETIC DATA: generated books, not a market result.",), True,
+                  f"synthetic seed {spec.synthetic_seed}")

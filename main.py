@@ -1,0 +1,62 @@
+"""arbitrage-lite entry point: `python main.py --profile NAME` runs the profile's mode.
+
+Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
+available in this build.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from config.errors import ProfileError
+from config.loader import load_profile
+from marketdata.errors import DataError
+
+console = Console(stderr=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="main.py", description="Kimchi-premium arbitrage: backtest, paper, live.")
+    ap.add_argument("--profile", required=True, help="profile name under config/profiles/ or a YAML path")
+    ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar (plain output)")
+    ap.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    if profile.mode == "backtest":
+        from pathlib import Path
+
+        from backtest.runner import run_backtest
+        result = run_backtest(profile, out_root=Path(args.out) if args.out else None,
+                              progress=not args.no_progress, report=False if args.no_report else None)
+        k = result.kpi
+        console.print(f"[bold]{profile.name}[/]: {k['round_trips']} round trips, win rate {k['win_rate_pct']}%, "
+                      f"PnL {k['pnl_krw']:,.0f} KRW ({k['pnl_usd']:,.2f} USD), fees {k['fees_paid_krw']:,.0f} KRW, "
+                      f"max drawdown {k['max_drawdown_pct']:.3f}%")
+        for note in k["notes"]:
+            console.print(f"[yellow]note:[/] {note}")
+        console.print(f"outputs: {result.out_dir}")
+        return 0
+    console.print(f"[red]mode {profile.mode!r} is not available in this build yet (backtest only)[/]")
+    return 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except ProfileError as exc:
+        console.print(f"[red]profile error[/]: {exc}")
+        return 2
+    except DataError as exc:
+        console.print(f"[red]data error[/]: {exc}")
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
