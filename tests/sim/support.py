@@ -1,12 +1,20 @@
-"""Test support: a tiny loader for the recorded 20-level JSONL books, and simulator fixtures' helpers."""
+"""Test support: a tiny loader for the recorded 20-level JSONL books, and helpers to run ccxt against the sim."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import ccxt.pro as ccxtpro
 
 from domain.book import Book
+from sim import SimServer, ccxt_overrides
+from sim.auth import ApiKey
 
 KEY, SECRET = "sim-test-key", "sim-test-secret-0123456789abcdef0123456789"
 
@@ -34,3 +42,70 @@ def recorded_books(data: Path) -> list[Book]:
     spot = load_jsonl_books(data / "books" / "2025-08-24_binance_btcusdt_20lvl.jsonl")
     perp = [replace(b, venue="binance_usdm", ts_ms=b.ts_ms + 1) for b in spot]
     return sorted(upbit + spot + perp, key=lambda b: (b.ts_ms, b.venue))
+
+
+# ---- running the simulator and ccxt against it ----
+CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
+SYMBOL = {"upbit": "BTC/KRW", "binance": "BTC/USDT", "binance_usdm": "BTC/USDT:USDT"}
+BALANCES = {("upbit", KEY): {"KRW": 100_000_000.0, "BTC": 1.0},
+            ("binance", KEY): {"USDT": 100_000.0, "BTC": 1.0},
+            ("binance_usdm", KEY): {"USDT": 100_000.0}}
+
+
+@asynccontextmanager
+async def running_sim(data: Path, **kwargs: Any) -> AsyncIterator[SimServer]:
+    """A started SimServer over the recorded books with one funded test key."""
+    kwargs.setdefault("keys", [ApiKey(KEY, SECRET)])
+    kwargs.setdefault("balances", BALANCES)
+    sim = SimServer(recorded_books(data), **kwargs)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+@asynccontextmanager
+async def exchange(sim: SimServer, venue: str, secret: str = SECRET) -> AsyncIterator[Any]:
+    """A ccxt.pro exchange pointed at the simulator through configuration only."""
+    ex = getattr(ccxtpro, CCXT_ID[venue])({**ccxt_overrides(sim.urls(), venue), "apiKey": KEY,
+                                          "secret": secret, "enableRateLimit": False})
+    try:
+        yield ex
+    finally:
+        await ex.close()
+
+
+def step_venue(sim: SimServer, venue: str) -> Book:
+    """Publish recorded books until one of `venue` goes out; return it."""
+    while (book := sim.step()) is not None:
+        if book.venue == venue:
+            return book
+    raise AssertionError(f"recording has no more {venue} books")
+
+
+def levels(side: list) -> list[tuple[float, float]]:
+    return [(float(p), float(q)) for p, q, *_ in side]
+
+
+async def watch_until(ex: Any, symbol: str, book: Book, timeout: float = 5.0) -> dict:
+    """Watch until ccxt's book equals `book` level for level; fail with the last difference."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ob = await asyncio.wait_for(ex.watch_order_book(symbol), deadline - time.monotonic())
+        last = ob
+        if levels(ob["bids"]) == list(book.bids) and levels(ob["asks"]) == list(book.asks):
+            return ob
+    raise AssertionError(f"ccxt book never matched the one published at {book.ts_ms}: "
+                         f"last best {last and last['bids'][:1]} / {last and last['asks'][:1]}")
+
+
+async def poll(check: Callable[[], Any], timeout: float = 5.0, every: float = 0.01) -> Any:
+    """Return check()'s first truthy value, polling; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s")
