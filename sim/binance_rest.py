@@ -53,7 +53,8 @@ class BinanceRest:
                   web.post(f"{v1}/order", self.create), web.get(f"{v1}/order", self.query),
                   web.delete(f"{v1}/order", self.cancel), web.get(f"{v1}/openOrders", self.open_orders)]
         if self.usdm:
-            routes += [web.get(f"{p}/v1/premiumIndex", self.premium_index)]
+            routes += [web.get(f"{p}/v1/premiumIndex", self.premium_index),
+                       web.get(f"{p}/v1/leverageBracket", self.leverage_bracket)]
             for version in ("v2", "v3"):
                 routes += [web.get(f"{p}/{version}/account", self.account),
                            web.get(f"{p}/{version}/balance", self.balance),
@@ -328,6 +329,14 @@ class BinanceRest:
         async def run(key: ApiKey, p: dict[str, str]) -> web.Response:
             return json_response([{"accountAlias": "sim", **a, "crossWalletBalance": a["walletBalance"],
                                    "maxWithdrawAmount": a["availableBalance"]} for a in self._usdm_assets(key)])
+        return await self._signed(request, run)
+
+    async def leverage_bracket(self, request: web.Request) -> web.Response:
+        """One flat bracket per market (ccxt loads these before fetch_positions)."""
+        async def run(key: ApiKey, p: dict[str, str]) -> web.Response:
+            return json_response([{"symbol": f"{c}USDT", "brackets": [
+                {"bracket": 1, "initialLeverage": 20, "notionalCap": 10_000_000, "notionalFloor": 0,
+                 "maintMarginRatio": 0.004, "cum": 0.0}]} for c in self.board.markets[self.venue]])
         return await self._signed(request, run)
 
     async def position_risk(self, request: web.Request) -> web.Response:

@@ -41,14 +41,15 @@ def markets_of(books: list[Book]) -> dict[str, tuple[str, ...]]:
 
 
 def fault_response(status: int, venue: str, retry_after_s: int) -> web.Response:
-    """What the venue sends when it is rate limiting (429/418) or failing (5xx)."""
+    """What the venue sends when rate limiting (429/418: Upbit plain text, Binance -1003 JSON) or
+    failing (5xx: a plain-text gateway page, as the venues' load balancers send)."""
     headers = {"Retry-After": str(retry_after_s)} if status in (418, 429) else None
-    if venue == "upbit":  # Upbit answers rate limits with a plain-text body
-        return web.Response(text="Too many API requests." if status == 429 else "Internal Server Error",
-                            status=status, headers=headers)
-    msg = "Too many requests; current limit is 1200 requests per minute." if status == 429 else "Internal error"
-    return web.Response(text=json.dumps({"code": -1003 if status == 429 else -1000, "msg": msg}),
-                        status=status, headers=headers, content_type="application/json")
+    if status in (418, 429) and venue != "upbit":
+        body = {"code": -1003, "msg": "Too many requests; current limit is 1200 requests per minute."}
+        return web.Response(text=json.dumps(body), status=status, headers=headers,
+                            content_type="application/json")
+    text = "Too many API requests." if status == 429 else f"{status} sim fault"
+    return web.Response(text=text, status=status, headers=headers)
 
 
 class SimServer:

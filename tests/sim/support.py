@@ -48,8 +48,8 @@ def recorded_books(data: Path) -> list[Book]:
 CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
 SYMBOL = {"upbit": "BTC/KRW", "binance": "BTC/USDT", "binance_usdm": "BTC/USDT:USDT"}
 BALANCES = {("upbit", KEY): {"KRW": 100_000_000.0, "BTC": 1.0},
-            ("binance", KEY): {"USDT": 100_000.0, "BTC": 1.0},
-            ("binance_usdm", KEY): {"USDT": 100_000.0}}
+            ("binance", KEY): {"USDT": 2_000_000.0, "BTC": 1.0},
+            ("binance_usdm", KEY): {"USDT": 2_000_000.0}}
 
 
 @asynccontextmanager
