@@ -100,6 +100,7 @@ class MatchingEngine:
         self.orders: dict[tuple[str, str], SimOrder] = {}    # (venue, order_id) -> order
         self.client_ids: dict[tuple[str, str, str], str] = {}  # (venue, key, client_id) -> order_id
         self._seq = itertools.count(1)
+        self.on_fill: Callable[[SimOrder, tuple[tuple[float, float], ...]], None] | None = None
 
     def account(self, venue: str, key: str) -> Account:
         return self.accounts.setdefault((venue, key), Account())
@@ -250,6 +251,8 @@ class MatchingEngine:
             fee, fee_asset = quote_amt * fee_rate, quote
             self._change(req.venue, req.key, base, -qty, "fill", oid)
             self._change(req.venue, req.key, quote, quote_amt - fee, "fill", oid)
+        if self.on_fill:
+            self.on_fill(order, fills)
         return replace(order, filled_qty=order.filled_qty + qty, filled_quote=order.filled_quote + quote_amt,
                        fee=order.fee + fee, fee_asset=fee_asset, fills=order.fills + fills,
                        updated_ms=self.clock_ms())

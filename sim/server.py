@@ -18,7 +18,7 @@ from sim.binance_ws import BinanceStream
 from sim.faults import BadFault, Faults
 from sim.journal import Journal
 from sim.market import VENUES, MarketBoard
-from sim.matching import MatchingEngine
+from sim.matching import MatchingEngine, SimOrder
 from sim.replay import Replayer
 from sim.streams import StreamHub
 from sim.upbit_rest import UpbitRest
@@ -90,6 +90,7 @@ class SimServer:
         """Bind 127.0.0.1, start serving (and replaying when speed is set); return urls()."""
         app = web.Application(middlewares=[self._fault_middleware])
         self.upbit_ws = UpbitStream(self.board, self.faults, self.hub, self._keepalive_s)
+        self.engine.on_fill = self._on_fill
         app.add_routes(UpbitRest(self.board, self.engine, self.keys).routes() + self.upbit_ws.routes())
         for venue in ("binance", "binance_usdm"):
             rest = BinanceRest(venue, self.board, self.engine, self.keys, dict(self._rules.get(venue, {})))
@@ -126,6 +127,14 @@ class SimServer:
     def _publish(self, book: Book) -> None:
         self.board.publish(book)
         self.engine.match_resting(book)
+
+    def _on_fill(self, order: SimOrder, fills: tuple[tuple[float, float], ...]) -> None:
+        """The simulator's own fills are the only trades it knows: Upbit streams them as trade frames."""
+        req = order.request
+        if req.venue == "upbit":
+            for i, (price, qty) in enumerate(fills):
+                self.upbit_ws.send_trade(f"KRW-{req.symbol}", price, qty, req.side, self.engine.clock_ms(),
+                                         order.seq * 1000 + i)
 
     def step(self) -> Book | None:
         """Publish the next recorded book (None at the end). Call on the server's loop."""
@@ -233,6 +242,14 @@ class SimThread:
 
     def urls(self) -> dict[str, Any]:
         return self.server.urls()
+
+    def _on_fill(self, order: SimOrder, fills: tuple[tuple[float, float], ...]) -> None:
+        """The simulator's own fills are the only trades it knows: Upbit streams them as trade frames."""
+        req = order.request
+        if req.venue == "upbit":
+            for i, (price, qty) in enumerate(fills):
+                self.upbit_ws.send_trade(f"KRW-{req.symbol}", price, qty, req.side, self.engine.clock_ms(),
+                                         order.seq * 1000 + i)
 
     def step(self) -> Book | None:
         return self._call(self.server.step)

@@ -15,6 +15,7 @@ from sim.wire import dec, json_response, kst_iso
 VENUE = "upbit"
 PREFIX = "/upbit/v1"
 NAMES = {"BTC": ("비트코인", "Bitcoin"), "ETH": ("이더리움", "Ethereum"), "USDT": ("테더", "Tether")}
+MIN_TOTAL_KRW = 5000.0  # Upbit's minimum order total on KRW markets
 REJECT_STATUS = {"duplicate": 400, "insufficient": 400, "no_book": 400, "bad_order": 400,
                  "not_found": 404, "not_open": 400}
 
@@ -198,6 +199,11 @@ class UpbitRest:
             price = float(p["price"]) if p.get("price") not in (None, "") else None
         except ValueError:
             return upbit_error(400, "validation_error", f"orders: volume {p.get('volume')!r} / price {p.get('price')!r} not numbers")
+        total = (price or 0) * (volume or 0) if ord_type == "limit" else (
+            price if ord_type == "price" else None)
+        if total is not None and total < MIN_TOTAL_KRW:
+            return upbit_error(400, f"under_min_total_{side}",
+                               f"최소주문금액 이상으로 주문해주세요 (orders: total {dec(total)} KRW < {MIN_TOTAL_KRW})")
         tif = {"ioc": "IOC", "fok": "FOK"}.get(str(p.get("time_in_force", "")).lower(), "GTC")
         side_word = "buy" if side == "bid" else "sell"
         if ord_type == "limit":

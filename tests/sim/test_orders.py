@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -200,4 +201,18 @@ def test_upbit_rejects_a_token_whose_query_hash_does_not_match(data: Path) -> No
                 assert resp.status == 401 and body["error"]["name"] == "invalid_query_payload"
             async with http.get(url) as resp:
                 assert resp.status == 401 and (await resp.json())["error"]["name"] == "jwt_verification"
+    run(scenario())
+
+
+def test_upbit_streams_the_sims_own_fills_as_trades_and_enforces_min_total(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, exchange(sim, "upbit") as ex, aiohttp.ClientSession() as http:
+            book = step_venue(sim, "upbit")
+            async with http.ws_connect(sim.urls()["upbit"]["ws"]) as ws:
+                await ws.send_str('[{"ticket":"t"},{"type":"trade","codes":["KRW-BTC"]},{"format":"SIMPLE"}]')
+                await ex.create_order("BTC/KRW", "market", "sell", 0.001)
+                trade = json.loads((await ws.receive(timeout=5)).data)
+                assert (trade["ty"], trade["tp"], trade["tv"], trade["ab"]) == ("trade", book.bids[0][0], 0.001, "ASK")
+            with pytest.raises(ccxt.ExchangeError, match="under_min_total_bid"):
+                await ex.create_order("BTC/KRW", "limit", "buy", 0.00001, book.bids[0][0])
     run(scenario())
