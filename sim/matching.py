@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from domain.book import Book, Levels
-from domain.venues import DEFAULT_FEES, Venue
+from domain.venues import DEFAULT_FEES
 from sim.journal import Journal
 
 QUOTE = {"upbit": "KRW", "binance": "USDT", "binance_usdm": "USDT"}
