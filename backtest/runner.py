@@ -28,9 +28,15 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
 
 
-def build_engine(profile) -> Engine:
+def universe(profile, stream: Stream) -> list[str]:
+    """The profile's coin list, or (top_n) the coins the data holds."""
+    if profile.symbols():
+        return [s.base for s in profile.symbols()]
+    return list(stream.symbols[: profile.universe.top_n])
+
+
+def build_engine(profile, symbols: list[str]) -> Engine:
     params = profile.to_domain()
-    symbols = [s.base for s in profile.symbols()]
     balances = {(venue, asset): amount for venue, assets in profile.inventory.items()
                 for asset, amount in assets.items()}
     return Engine(symbols, params.strategy, params.risk, params.market, params.fx, balances)
@@ -51,7 +57,7 @@ def kpi_document(profile, engine: Engine, stream: Stream, run_id: str, started: 
     doc = {
         "run_id": run_id, "mode": "backtest", "profile": profile.name,
         "started_at": _iso(started), "ended_at": _iso(ended), "duration_s": round(ended - started, 3),
-        "exit_code": exit_code, "universe": [s.base for s in profile.symbols()],
+        "exit_code": exit_code, "universe": sorted(engine.strategies),
         "config_digest": profile.digest(), "data_source": stream.source, "synthetic_data": stream.synthetic,
         "notes": list(stream.notes), "output_dir": str(out_dir),
         "data_start_ms": data_window[0], "data_end_ms": data_window[1],
@@ -78,7 +84,7 @@ def run_backtest(profile, *, out_root: Path | None = None, stream: Stream | None
     out_dir = (out_root or profile.outputs_dir()) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     stream = stream or from_profile(profile)
-    engine = build_engine(profile)
+    engine = build_engine(profile, universe(profile, stream))
     wanted = set(engine.strategies) | {FX_SYMBOL}
     latencies: list[float] = []
     first_ts = None

@@ -17,6 +17,7 @@ class Stream:
     notes: tuple[str, ...]
     synthetic: bool
     source: str
+    symbols: tuple[str, ...] | None = None  # the coins the data holds, when the profile ranks (top_n)
 
 
 def candle_books(candles: Iterable[Candle], model) -> Iterator[Book]:
@@ -54,9 +55,8 @@ def from_profile(profile) -> Stream:
         info = file_info(path)
         notes = ("SYNTHETIC DATA: generated books, not a market result.",) if info.synthetic else ()
         return Stream(read_books(path), notes, info.synthetic, path.name)
-    from marketdata.synthetic import generate_books
-    symbols = [s.base for s in profile.symbols()] if profile.symbols() else None
-    books = generate_books(symbols=symbols, top_n=profile.universe.top_n, days=spec.synthetic_days,
-                           seed=spec.synthetic_seed)
-    return Stream(books, ("SYNTHETIC DATA: generated books, not a market result.",), True,
-                  f"synthetic seed {spec.synthetic_seed}")
+    from marketdata.synthetic import SyntheticConfig, SyntheticMarket
+    n = profile.universe.top_n or len(profile.symbols())
+    market = SyntheticMarket(SyntheticConfig(coins=n, days=spec.synthetic_days or 1.0, seed=spec.synthetic_seed or 0))
+    return Stream(market.books(), ("SYNTHETIC DATA: generated books, not a market result.",), True,
+                  f"synthetic top{n} seed {spec.synthetic_seed}", tuple(market.coins))
