@@ -12,16 +12,16 @@ from reporting import charts
 from reporting.svg import esc
 from reporting.series import to_arrays
 
-# (label, KPI keys tried in order, display format); a missing one is derived from the round trips if it can be
+# (label, KPI key as domain/kpi.py names it, display format); a missing one is derived from the round trips
 _HEADLINES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Round trips", ("round_trips",), "int"),
-    ("Win rate", ("win_rate",), "pct"),
+    ("Win rate", ("win_rate_pct",), "pct100"),
     ("PnL (KRW)", ("pnl_krw",), "krw"),
     ("PnL (USD)", ("pnl_usd",), "usd"),
-    ("ROI", ("roi",), "pct"),
-    ("Max drawdown", ("max_drawdown",), "pct"),
-    ("Fees (KRW)", ("fees_krw", "fees_paid_krw", "fees_paid"), "krw"),
-    ("Slippage (bps)", ("slippage_bps", "avg_slippage_bps"), "bps"),
+    ("ROI", ("roi_pct",), "pct100"),
+    ("Max drawdown", ("max_drawdown_pct",), "pct100"),
+    ("Fees (KRW)", ("fees_paid_krw",), "krw"),
+    ("Slippage (bps)", ("slippage_bps_avg",), "bps"),
     ("Slippage (KRW)", ("slippage_krw",), "krw"),
 )
 _TOO_GOOD_MIN_TRIPS = 5  # below this an all-win run can be luck; above it the model is suspect
@@ -55,7 +55,7 @@ def _fmt(value: object, kind: str) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return esc(value)
     return {
-        "int": f"{value:,.0f}", "pct": f"{value * 100:,.2f}%", "krw": f"{value:,.0f} KRW",
+        "int": f"{value:,.0f}", "pct100": f"{value:,.2f}%", "krw": f"{value:,.0f} KRW",
         "usd": f"{value:,.2f} USD", "bps": f"{value:,.2f} bps",
     }[kind]
 
@@ -65,10 +65,10 @@ def _derived(round_trips: Sequence[RoundTrip]) -> dict[str, float]:
     n = len(round_trips)
     return {
         "round_trips": n,
-        "win_rate": sum(rt.win for rt in round_trips) / n if n else float("nan"),
+        "win_rate_pct": sum(rt.win for rt in round_trips) / n * 100 if n else float("nan"),
         "pnl_krw": sum(rt.pnl_krw for rt in round_trips),
         "pnl_usd": sum(rt.pnl_usd for rt in round_trips),
-        "fees_krw": sum(rt.fees_krw for rt in round_trips),
+        "fees_paid_krw": sum(rt.fees_krw for rt in round_trips),
         "slippage_krw": sum(rt.slippage_krw for rt in round_trips),
     }
 

@@ -74,7 +74,7 @@ def report_input(data: Path) -> ReportInput:
     premium = [(ts, r / centre - 1.0) for ts, r in ratio]
     trips, markers, equity = _walk(premium, upbit)
     kpi = {"run_id": "fixture-1", "mode": "backtest", "round_trips": len(trips),
-           "win_rate": sum(t.win for t in trips) / len(trips), "pnl_krw": sum(t.pnl_krw for t in trips),
+           "win_rate_pct": sum(t.win for t in trips) / len(trips) * 100, "pnl_krw": sum(t.pnl_krw for t in trips),
            "exit_reasons": {"reverted": sum(t.exit_reason == "reverted" for t in trips)}}
     notes = ["candle data: premium is the Upbit/Binance close ratio's deviation from its median (no FX series)"]
     return ReportInput(kpi, trips, equity, {"BTC": premium}, markers, notes)

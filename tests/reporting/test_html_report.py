@@ -83,7 +83,7 @@ def test_text_is_escaped_everywhere(report_input):
 
 def test_kpi_headline_formats_and_derives(report_input):
     html = _build(report_input)
-    assert f"{report_input.kpi['win_rate'] * 100:,.2f}%" in html
+    assert f"{report_input.kpi['win_rate_pct']:,.2f}%" in html
     assert f"{report_input.kpi['pnl_krw']:,.0f} KRW" in html
     fees = sum(rt.fees_krw for rt in report_input.round_trips)
     assert f"{fees:,.0f} KRW <span class=\"derived\">(from round trips)</span>" in html
