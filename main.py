@@ -23,6 +23,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar (plain output)")
     ap.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    ap.add_argument("--duration", type=float, default=None, help="paper: stop after this many seconds (default: until SIGINT/SIGTERM)")
+    ap.add_argument("--speed", type=float, default=1.0, help="paper on the simulator: replay speed (1 = real time)")
     return ap.parse_args(argv)
 
 
@@ -42,8 +44,22 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]note:[/] {note}")
         console.print(f"outputs: {result.out_dir}")
         return 0
+    if profile.mode == "paper":
+        return run_paper_mode(profile, args)
     console.print(f"[red]mode {profile.mode!r} is not available in this build yet (backtest only)[/]")
     return 4
+
+
+def run_paper_mode(profile, args: argparse.Namespace) -> int:
+    """Paper on the local simulator; SIGINT/SIGTERM stop it gracefully (KPIs written, exit 0)."""
+    from pathlib import Path
+
+    from paper.run import run_paper
+    kpi = run_paper(profile, args.duration if args.duration is not None else float("inf"),
+                    out_root=Path(args.out) if args.out else None, speed=args.speed, handle_signals=True)
+    console.print(f"[bold]{profile.name}[/] (paper, SYNTHETIC books): {kpi['round_trips']} round trips, "
+                  f"PnL {kpi['pnl_krw']:,.0f} KRW; outputs: {kpi['output_dir']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
