@@ -54,6 +54,11 @@ def run_paper_mode(profile, args: argparse.Namespace) -> int:
     """Paper on the local simulator; SIGINT/SIGTERM stop it gracefully (KPIs written, exit 0)."""
     from pathlib import Path
 
+    if not profile.name.endswith("-local"):
+        # Never pretend: a profile that names the real venues must not silently trade a simulator.
+        console.print(f"[red]{profile.name}: paper against the real Upbit/Binance feeds is not wired yet; "
+                      f"use the -local profile (local simulator, SYNTHETIC books)[/]")
+        return 4
     from paper.run import run_paper
     kpi = run_paper(profile, args.duration if args.duration is not None else float("inf"),
                     out_root=Path(args.out) if args.out else None, speed=args.speed, handle_signals=True)
