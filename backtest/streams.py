@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from domain.book import Book
 from marketdata.candle import Candle
@@ -18,6 +18,7 @@ class Stream:
     synthetic: bool
     source: str
     symbols: tuple[str, ...] | None = None  # the coins the data holds, when the profile ranks (top_n)
+    columns: Callable[[], Iterator] | None = None  # the same books as BookColumns chunks (fast path)
 
 
 def candle_books(candles: Iterable[Candle], model) -> Iterator[Book]:
@@ -54,9 +55,11 @@ def from_profile(profile) -> Stream:
         path = spec.resolve("books")
         info = file_info(path)
         notes = ("SYNTHETIC DATA: generated books, not a market result.",) if info.synthetic else ()
-        return Stream(read_books(path), notes, info.synthetic, path.name)
+        from marketdata.parquet_books import read_book_columns
+        return Stream(read_books(path), notes, info.synthetic, path.name,
+                      columns=lambda: read_book_columns(path))
     from marketdata.synthetic import SyntheticConfig, SyntheticMarket
     n = profile.universe.top_n or len(profile.symbols())
     market = SyntheticMarket(SyntheticConfig(coins=n, days=spec.synthetic_days or 1.0, seed=spec.synthetic_seed or 0))
     return Stream(market.books(), ("SYNTHETIC DATA: generated books, not a market result.",), True,
-                  f"synthetic top{n} seed {spec.synthetic_seed}", tuple(market.coins))
+                  f"synthetic top{n} seed {spec.synthetic_seed}", tuple(market.coins), market.column_chunks)

@@ -20,7 +20,7 @@ def check_profile(profile: Profile, source: Path) -> list[Problem]:
     problems = []
     if profile.name != source.stem:
         problems.append(Problem("name", f"the file's name {source.stem!r}", shown(profile.name)))
-    for check in (_universe, _mode_sections, _strategy, _risk, _fx, _endpoints, _storage, _live):
+    for check in (_universe, _mode_sections, _strategy, _risk, _fx, _inventory, _endpoints, _storage, _live):
         problems += check(profile)
     if profile.mode == "backtest" and profile.data is not None and not problems:
         problems += check_data(profile)  # reads files, so only once the rest is sound
@@ -37,6 +37,19 @@ def _universe(p: Profile) -> list[Problem]:
     if u.symbols is not None and "USDT" in u.symbols:
         return [Problem("universe.symbols", "traded coins (USDT is the FX book, not a coin)", "'USDT'")]
     return []
+
+
+def _inventory(p: Profile) -> list[Problem]:
+    """Per-coin inventory needs spot venues and a books backtest (its start prices come from the books)."""
+    per_coin = p.inventory_per_coin_krw
+    if per_coin is None:
+        return []
+    problems = [Problem(f"inventory_per_coin_krw.{venue}", "a spot venue (upbit or binance): perp legs hold no coin",
+                        shown(venue)) for venue in per_coin if venue not in ("upbit", "binance")]
+    if p.mode != "backtest" or p.data is None or p.data.kind != "books":
+        problems.append(Problem("inventory_per_coin_krw", "a backtest on books data (start prices come from its "
+                                "first Upbit books)", f"mode {p.mode}" + (f", data kind {p.data.kind}" if p.data else "")))
+    return problems
 
 
 def _mode_sections(p: Profile) -> list[Problem]:

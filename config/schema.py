@@ -251,6 +251,9 @@ class Profile(Section):
     endpoints: dict[VenueName, Endpoint] | None = None
     fx: Fx
     inventory: dict[VenueName, dict[Ticker, Balance]]
+    inventory_per_coin_krw: dict[VenueName, Balance] | None = Field(
+        None, description="KRW worth of every universe coin to hold per spot venue at start, converted "
+                          "at the coin's first Upbit mid; a coin named in inventory keeps that balance")
     strategy: Strategy = Field(default_factory=Strategy)
     risk: Risk = Field(default_factory=Risk)
     execution: Execution = Field(default_factory=Execution)

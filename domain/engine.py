@@ -49,14 +49,15 @@ class Engine:
     """Single-process engine over the shared domain rules (backtest, and paper's fill model)."""
 
     def __init__(self, symbols: list[str], strategy: StrategyParams, limits: RiskLimits, market: Market,
-                 fx: FxParams, balances: dict, equity_interval_ms: int = 60_000, keep_fills: bool = True):
+                 fx: FxParams, balances: dict, equity_interval_ms: int = 60_000, keep_fills: bool = True,
+                 books: dict | None = None):
         self.market, self.fx_params, self.hedge = market, fx, strategy.hedge
         self.bn_venue = Venue.BINANCE_USDM.value if strategy.hedge == "perp" else Venue.BINANCE.value
         self.ledger = Ledger(balances)
         self.portfolio = Portfolio(market, limits, self.ledger, strategy.hedge, fx.usd_krw_reference)
         self.strategies = {s: SymbolStrategy(s, strategy, round_trip_fees(market, strategy.hedge, s))
                            for s in symbols}
-        self.books: dict[tuple[str, str], Book] = {}
+        self.books: dict[tuple[str, str], Book] = {} if books is None else books  # a lazy map in the fast path
         self.pending: list[tuple[int, int, Order]] = []
         self.now = 0
         self.trace = Trace()
@@ -73,20 +74,33 @@ class Engine:
     # -- input ---------------------------------------------------------------------------------
     def on_book(self, book: Book) -> None:
         """Apply one book update. Strategies decide once all updates of an instant are in."""
-        ts = book.ts_ms
-        if ts < self.now:
-            raise ValueError(f"book {book.venue} {book.symbol} at {ts} is older than the clock {self.now}")
-        if ts > self.now:
-            self.settle()
-            self._fill_due(ts, inclusive=False)
+        self.advance_to(book.ts_ms, book.venue, book.symbol)
         self.books[(book.venue, book.symbol)] = book
-        self.now = ts
         self.trace.books += 1
         if book.symbol == FX_SYMBOL:
             if self._fixed_fx is None:
                 self._dirty.update(self.strategies)
         elif book.symbol in self.strategies:
             self._dirty.add(book.symbol)
+
+    def advance_to(self, ts: int, venue: str = "", symbol: str = "") -> None:
+        """Move the clock to `ts`: close the instant before it and fill what falls due in between."""
+        if ts < self.now:
+            raise ValueError(f"book {venue} {symbol} at {ts} is older than the clock {self.now}")
+        if ts > self.now:
+            self.settle()
+            self._fill_due(ts, inclusive=False)
+        self.now = ts
+
+    def next_work_ms(self) -> int | float:
+        """Earliest instant at which closing an instant does more than evaluate dirty symbols:
+        an order falls due, equity is marked, or funding is paid (for the backtest's fast path)."""
+        due = min(self._next_equity, self.pending[0][0]) if self.pending else self._next_equity
+        return min(due, self._next_funding) if self.hedge == "perp" else due
+
+    def mark_dirty(self, symbol: str) -> None:
+        """Have `symbol` evaluated when the current instant closes (the fast path's exact events)."""
+        self._dirty.add(symbol)
 
     def settle(self) -> None:
         """Close the current instant: fill orders due now, then let the touched symbols decide."""

@@ -16,6 +16,7 @@ from domain.params import StrategyParams
 from domain.premium import FxQuote, edge, entry_quote, exit_quote, mid_premium
 
 BPS = 1e-4
+SCREEN_MARGIN = 1e-9  # far above float rounding of a VWAP, far below any fee or threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,25 @@ class SymbolStrategy:
         if intent is not None:
             self.pending = True
         return intent
+
+    def entry_possible(self, up_bid: float, up_ask: float, bn_bid: float, bn_ask: float,
+                       fx_bid: float, fx_ask: float) -> bool:
+        """False only when no entry can pass at these top-of-book prices (a conservative screen).
+
+        A depth walk never beats the best level (selling walks bids down, buying walks asks up),
+        so the top-of-book premium bounds each direction's stretch from above; the backtest's
+        fast path skips an evaluation only when this bound misses the entry threshold.
+        """
+        baseline, ready = self._baseline()
+        if not ready:
+            return False
+        need = self.fees + self.p.entry_edge_bps * BPS
+        if self.p.mode == "zscore":
+            need = max(need, self.p.z_entry * self.window.std)
+        need -= SCREEN_MARGIN
+        rich = up_bid / (bn_ask * fx_ask) - 1.0 - baseline
+        cheap = baseline - (up_ask / (bn_bid * fx_bid) - 1.0)
+        return rich >= need or cheap >= need
 
     def _baseline(self) -> tuple[float, bool]:
         if self.p.mode == "absolute":
