@@ -58,10 +58,11 @@ class FastReplay:
         self._best: dict[tuple[str, str], tuple[float, float]] = {}
         self._fx_ok = engine.fx_params.source == "fixed"
         self._fixed_fx = engine.fx_params.source == "fixed"
-        self._skipped: set[str] = set()   # touched this instant, evaluated by nobody
+        self._skipped: set[str] = set()   # touched this instant with both books in, evaluated by nobody
         self._exact: set[str] = set()     # touched this instant, handed to the engine
         self._work_ms = 0                 # engine.next_work_ms(), refreshed after each exact instant
         self._exact_instants = 0
+        self._bounds: dict[str, tuple[int, tuple[float, float] | None]] = {}
 
     def run(self, chunks: Iterable) -> Engine:
         """Apply every chunk in order, then finish the engine (in-flight orders, last equity mark)."""
@@ -134,16 +135,21 @@ class FastReplay:
         if name in self._exact:
             return
         strat = self.engine.strategies[name]
-        up = self._best.get(("upbit", name))
-        bn = self._best.get((bn_venue, name))
-        fx = self._fixed_quote() if self._fixed_fx else self._best.get(("upbit", FX_SYMBOL))
+        best = self._best
+        up = best.get(("upbit", name))
+        bn = best.get((bn_venue, name))
+        fx = self._fixed_quote() if self._fixed_fx else best.get(("upbit", FX_SYMBOL))
+        if up is None or bn is None:
+            return               # the engine returns before counting an evaluation
         need = False
-        if up is not None and bn is not None and fx is not None and self._fx_ok:
+        if fx is not None and self._fx_ok:
             if ts >= self._work_ms or ts >= strat.next_sample_ms:
                 need = True      # a fill may land before the evaluation, or a sample is due
             elif not strat.pending:
-                need = strat.position is not None or (
-                    ts >= strat.cooldown_until_ms and strat.entry_possible(up[0], up[1], bn[0], bn[1], fx[0], fx[1]))
+                if strat.position is not None:
+                    need = True  # exits are decided on the exact quotes
+                elif ts >= strat.cooldown_until_ms:
+                    need = self._entry_possible(name, strat, up, bn, fx)
         if need:
             self._exact.add(name)
             self._skipped.discard(name)
@@ -151,18 +157,24 @@ class FastReplay:
         else:
             self._skipped.add(name)
 
+    def _entry_possible(self, name: str, strat, up, bn, fx) -> bool:
+        """strat.entry_possible through limits cached until the strategy's next sample moves them."""
+        cached = self._bounds.get(name)
+        if cached is None or cached[0] != strat.next_sample_ms:
+            cached = (strat.next_sample_ms, strat.entry_bounds())
+            self._bounds[name] = cached
+        bounds = cached[1]
+        if bounds is None:
+            return False
+        return up[0] / (bn[1] * fx[1]) >= bounds[0] or up[1] / (bn[0] * fx[0]) <= bounds[1]
+
     def _fixed_quote(self) -> tuple[float, float]:
         q = self.engine.fx()
         return q.bid, q.ask
 
     def _close_instant(self) -> None:
         """Count the evaluations the plain path would have made and this one skipped."""
-        if not self._skipped:
-            return
-        eng, bn_venue = self.engine, self.engine.bn_venue
-        if self._fx_ok:
-            books = eng.books
-            eng.trace.evaluations += sum(1 for name in self._skipped
-                                         if ("upbit", name) in books and (bn_venue, name) in books)
-        self._skipped.clear()
-
+        if self._skipped:
+            if self._fx_ok:  # without a USDT/KRW rate the engine returns before counting
+                self.engine.trace.evaluations += len(self._skipped)
+            self._skipped.clear()

