@@ -243,10 +243,14 @@ class Portfolio:
         for venue in (Venue.UPBIT.value, pos.bn_venue):
             left = pos.held(venue)
             rules = self.market.rules_for(Venue(venue), pos.symbol)
-            if abs(left) >= dec(rules.lot_size):
-                orders.append(self._order(pos, venue, Side.SELL if left > 0 else Side.BUY, float(abs(left)),
-                                          Purpose.COMPLETE, now_ms, upbit, binance))
-        orders = [o for o in orders if o.qty > 0 or pos.open_orders.pop(o.order_id) is None]
+            if abs(left) < dec(rules.lot_size):
+                continue
+            order = self._order(pos, venue, Side.SELL if left > 0 else Side.BUY, float(abs(left)),
+                                Purpose.COMPLETE, now_ms, upbit, binance)
+            if order.qty > 0:
+                orders.append(order)
+            else:  # rounded to nothing: never sent, so not outstanding
+                pos.open_orders.pop(order.order_id)
         if orders:
             pos.attempts += 1
             if pos.attempts > MAX_LEG_ATTEMPTS:

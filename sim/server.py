@@ -243,14 +243,6 @@ class SimThread:
     def urls(self) -> dict[str, Any]:
         return self.server.urls()
 
-    def _on_fill(self, order: SimOrder, fills: tuple[tuple[float, float], ...]) -> None:
-        """The simulator's own fills are the only trades it knows: Upbit streams them as trade frames."""
-        req = order.request
-        if req.venue == "upbit":
-            for i, (price, qty) in enumerate(fills):
-                self.upbit_ws.send_trade(f"KRW-{req.symbol}", price, qty, req.side, self.engine.clock_ms(),
-                                         order.seq * 1000 + i)
-
     def step(self) -> Book | None:
         return self._call(self.server.step)
 
