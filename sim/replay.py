@@ -57,6 +57,6 @@ class Replayer:
         while (book := self._peek()) is not None:
             due = start_wall + (book.ts_ms - start_ts) / 1000 / speed
             delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # Behind schedule still yields: a replay that never awaits starves the venue's REST and sockets.
+            await asyncio.sleep(max(delay, 0.0))
             self.step()
