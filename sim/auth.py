@@ -12,10 +12,13 @@ import jwt
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """One API key pair; balances are kept per key."""
+    """One API key pair; balances are kept per key. The permissions are what the venues report on it."""
 
     key: str
     secret: str
+    can_withdraw: bool = False                # Binance apiRestrictions.enableWithdrawals
+    can_trade: bool = True                    # Binance enableSpotAndMarginTrading and enableFutures
+    expire_at: str = "2099-12-31T00:00:00+09:00"  # Upbit /v1/api_keys expire_at (KST, as Upbit prints it)
 
 
 class AuthError(Exception):

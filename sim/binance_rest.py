@@ -19,6 +19,7 @@ DEFAULT_RULES = {
     "binance_usdm": VenueRules(Venue.BINANCE_USDM, 0.0005, 0.1, 0.001, 100.0),
 }
 STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "EXPIRED"}
+SAPI_RESTRICTIONS = "/binance/sapi/v1/account/apiRestrictions"  # one per account: spot and USDT-M share it
 
 
 def binance_error(code: int, msg: str, status: int = 400) -> web.Response:
@@ -54,13 +55,15 @@ class BinanceRest:
                   web.delete(f"{v1}/order", self.cancel), web.get(f"{v1}/openOrders", self.open_orders)]
         if self.usdm:
             routes += [web.get(f"{p}/v1/premiumIndex", self.premium_index),
-                       web.get(f"{p}/v1/leverageBracket", self.leverage_bracket)]
+                       web.get(f"{p}/v1/leverageBracket", self.leverage_bracket),
+                       web.get(f"{p}/v1/userTrades", self.my_trades)]
             for version in ("v2", "v3"):
                 routes += [web.get(f"{p}/{version}/account", self.account),
                            web.get(f"{p}/{version}/balance", self.balance),
                            web.get(f"{p}/{version}/positionRisk", self.position_risk)]
         else:
-            routes += [web.get(f"{p}/account", self.account)]
+            routes += [web.get(f"{p}/account", self.account), web.get(f"{p}/myTrades", self.my_trades),
+                       web.get(SAPI_RESTRICTIONS, self.api_restrictions)]
         return routes
 
     # ---- public ----
@@ -338,6 +341,53 @@ class BinanceRest:
                 {"bracket": 1, "initialLeverage": 20, "notionalCap": 10_000_000, "notionalFloor": 0,
                  "maintMarginRatio": 0.004, "cum": 0.0}]} for c in self.board.markets[self.venue]])
         return await self._signed(request, run)
+
+    async def api_restrictions(self, request: web.Request) -> web.Response:
+        """What the key may do (GET /sapi/v1/account/apiRestrictions), from the key's permissions."""
+        async def run(key: ApiKey, p: dict[str, str]) -> web.Response:
+            return json_response({"ipRestrict": False, "createTime": 1_700_000_000_000, "enableReading": True,
+                                  "enableWithdrawals": key.can_withdraw, "enableInternalTransfer": False,
+                                  "enableMargin": False, "enableFutures": key.can_trade,
+                                  "permitsUniversalTransfer": False, "enableVanillaOptions": False,
+                                  "enableFixApiTrade": False, "enableFixReadOnly": False,
+                                  "enableSpotAndMarginTrading": key.can_trade,
+                                  "enablePortfolioMarginTrading": False})
+        return await self._signed(request, run)
+
+    async def my_trades(self, request: web.Request) -> web.Response:
+        """The key's trades on one symbol (spot /api/v3/myTrades, USDT-M /fapi/v1/userTrades)."""
+        async def run(key: ApiKey, p: dict[str, str]) -> web.Response:
+            symbol = p.get("symbol", "")
+            coin = symbol.removesuffix("USDT")
+            if not symbol.endswith("USDT") or not self.board.has_market(self.venue, coin):
+                return binance_error(-1121, "Invalid symbol.")
+            order_id = p.get("orderId")
+            trades = [t for o in self.engine.orders_of(self.venue, key.key)
+                      if o.request.symbol == coin and (order_id is None or o.order_id == order_id)
+                      for t in self.trades_json(o)]
+            from_id = int(p["fromId"]) if p.get("fromId") else None
+            trades = [t for t in trades if from_id is None or t["id"] >= from_id]
+            return json_response(trades[-int(p.get("limit", "500")):])
+        return await self._signed(request, run)
+
+    def trades_json(self, order: SimOrder) -> list[dict[str, Any]]:
+        """One order's fills as Binance lists them; the commission is split over fills by quantity."""
+        req, f = order.request, self.fmt
+        total = order.filled_qty or 1.0
+        out = []
+        for i, (price, qty) in enumerate(order.fills):
+            trade: dict[str, Any] = {"symbol": f"{req.symbol}USDT", "id": order.seq * 1000 + i,
+                                     "orderId": int(order.order_id), "price": f(price), "qty": f(qty),
+                                     "quoteQty": f(price * qty), "commission": f(order.fee * qty / total),
+                                     "commissionAsset": order.fee_asset, "time": order.updated_ms}
+            if self.usdm:
+                trade.update({"side": req.side.upper(), "positionSide": "BOTH", "buyer": req.side == "buy",
+                              "maker": False, "realizedPnl": "0", "marginAsset": "USDT"})
+            else:
+                trade.update({"orderListId": -1, "isBuyer": req.side == "buy", "isMaker": False,
+                              "isBestMatch": True})
+            out.append(trade)
+        return out
 
     async def position_risk(self, request: web.Request) -> web.Response:
         async def run(key: ApiKey, p: dict[str, str]) -> web.Response:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from sim.market import VENUES
 
-KINDS = ("disconnect", "stall", "gap", "http_error", "latency", "malformed", "clear")
+KINDS = ("disconnect", "stall", "gap", "http_error", "latency", "malformed", "clock", "clear")
 
 
 class BadFault(ValueError):
@@ -17,12 +17,17 @@ class BadFault(ValueError):
 
 @dataclass
 class HttpFault:
-    """Answer the next `count` requests (or a `fraction` of them) with `status`."""
+    """Answer the next `count` requests (or a `fraction` of them) with `status`.
+
+    `after` runs the request first and then answers the error: the order is placed but its reply
+    is lost, the case a retrying client must not turn into a second order.
+    """
 
     status: int
     count: int | None
     fraction: float | None
     retry_after_s: int
+    after: bool = False
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Faults:
     venues: dict[str, VenueFaults] = field(default_factory=lambda: {v: VenueFaults() for v in VENUES})
     on_gap: Callable[[str, int], None] | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    clock_offset_ms: int = 0   # the simulator's clock runs this far ahead of the host's (all venues)
 
     def apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Apply one command, e.g. {"kind": "http_error", "venue": "binance", "status": 429, "count": 2}."""
@@ -50,6 +56,9 @@ class Faults:
             raise BadFault(f"fault: kind {kind!r} unknown; expected one of {KINDS}")
         venues = self._venues(cmd)
         if kind == "disconnect":  # the server closes the sockets; nothing to remember here
+            return {"ok": True, "venues": venues}
+        if kind == "clock":       # one clock for the whole simulator, like one exchange data centre
+            self.clock_offset_ms = int(_number(cmd, "offset_ms", -86_400_000, 86_400_000))
             return {"ok": True, "venues": venues}
         for venue in venues:
             state = self.venues[venue]
@@ -120,4 +129,7 @@ def _http_fault(cmd: dict[str, Any]) -> HttpFault:
     else:
         fraction = _number(cmd, "fraction", 0, 1)
     retry = int(_number(cmd, "retry_after_s", 0, 3600, default=1))
-    return HttpFault(status, count, fraction, retry)
+    after = cmd.get("after", False)
+    if not isinstance(after, bool):
+        raise BadFault(f"fault http_error: after={after!r} must be true or false")
+    return HttpFault(status, count, fraction, retry, after)

@@ -133,16 +133,21 @@ class MatchingEngine:
 
     def submit(self, req: OrderRequest, book: Book | None) -> SimOrder:
         """Accept, match and settle an order, or raise OrderRejected before any state changes."""
-        self._check(req, book)
+        try:
+            self._check(req, book)
+            levels = book.asks if req.side == "buy" else book.bids
+            fills = walk_levels(levels, req.qty, req.funds, req.price if req.type == "limit" else None, req.side)
+            if req.tif == "FOK" and sum(q for _, q in fills) + 1e-12 < (req.qty or 0):
+                fills = ()
+            self._check_funds(req, fills)
+        except OrderRejected as err:
+            if req.venue == "upbit" and req.client_id and err.reason != "duplicate":
+                self.client_ids[(req.venue, req.key, req.client_id)] = ""  # spent, names no order
+            raise
         seq = next(self._seq)
         order_id = str(uuid.uuid4()) if req.venue == "upbit" else str(seq)
         now = self.clock_ms()
         order = SimOrder(req, order_id, seq, now, updated_ms=now)
-        levels = book.asks if req.side == "buy" else book.bids
-        fills = walk_levels(levels, req.qty, req.funds, req.price if req.type == "limit" else None, req.side)
-        if req.tif == "FOK" and sum(q for _, q in fills) + 1e-12 < (req.qty or 0):
-            fills = ()
-        self._check_funds(req, fills)
         self.orders[(req.venue, order_id)] = order
         if req.client_id:
             self.client_ids[(req.venue, req.key, req.client_id)] = order_id
@@ -196,7 +201,7 @@ class MatchingEngine:
         return done
 
     def _check(self, req: OrderRequest, book: Book | None) -> None:
-        if req.client_id and (req.venue, req.key, req.client_id) in self.client_ids:
+        if req.client_id and self._duplicate(req):
             raise OrderRejected("duplicate", f"{req.venue}: client order id {req.client_id!r} already used")
         if book is None or not (book.bids and book.asks):
             raise OrderRejected("no_book", f"{req.venue} {req.symbol}: no book published yet")
@@ -209,6 +214,21 @@ class MatchingEngine:
                 raise OrderRejected("bad_order", f"{req.venue}: {name} {value} must be positive")
         if req.type == "limit" and req.price is None:
             raise OrderRejected("bad_order", f"{req.venue}: limit order without a price")
+
+    def _duplicate(self, req: OrderRequest) -> bool:
+        """Whether the venue refuses this client order id, the way each venue does.
+
+        Upbit: an identifier is unique over the account's whole history, and one sent with a request
+        that failed is spent too. Binance (spot and USDT-M): unique among *open* orders only, so an
+        id whose order has filled or expired is accepted again and makes a second order.
+        """
+        existing = self.client_ids.get((req.venue, req.key, req.client_id))
+        if existing is None:
+            return False
+        if req.venue == "upbit":
+            return True
+        order = self.orders.get((req.venue, existing))
+        return order is not None and order.status == "open"
 
     def _check_funds(self, req: OrderRequest, fills: tuple[tuple[float, float], ...]) -> None:
         acct = self.account(req.venue, req.key)

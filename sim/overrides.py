@@ -19,6 +19,8 @@ def _binance_api(urls: dict[str, Any]) -> dict[str, Any]:
         path = "/" + real.split("://", 1)[1].split("/", 1)[1]  # e.g. /api/v3, /fapi/v1, /sapi/v1
         if name in ("public", "private", "v1"):
             api[name] = spot + path
+        elif name == "sapi":  # only what preflight asks: GET account/apiRestrictions
+            api[name] = spot + path
         elif name.startswith("fapi"):
             api[name] = usdm + path
         else:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import threading
 import time
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -70,9 +71,9 @@ class SimServer:
             markets = markets_of(books)
         self.board = MarketBoard({v: tuple(c) for v, c in markets.items()})
         self.journal_log = Journal(journal_path)
-        self.engine = MatchingEngine(self.journal_log, lambda: int(time.time() * 1000), fees)
-        self.keys = {k.key: k for k in keys}
         self.faults = Faults()
+        self.engine = MatchingEngine(self.journal_log, self.clock_ms, fees)
+        self.keys = {k.key: k for k in keys}
         self.faults.on_gap = self._gap
         self.hub = StreamHub()
         self.replayer = Replayer(books, self._publish)
@@ -123,6 +124,10 @@ class SimServer:
                 "binance_usdm": {"rest": f"{http}/binance_usdm", "ws": f"{ws}/binance_usdm"},
                 "control": f"{http}/_sim"}
 
+    def clock_ms(self) -> int:
+        """The venues' clock: the host's, shifted by a `clock` fault (what preflight measures)."""
+        return int(time.time() * 1000) + self.faults.clock_offset_ms
+
     # ---- market data ----
     def _publish(self, book: Book) -> None:
         self.board.publish(book)
@@ -172,9 +177,20 @@ class SimServer:
             await asyncio.sleep(latency / 1000)
         fault = self.faults.http_error(venue)
         if fault is not None:
-            self.journal_log.append("fault", venue=venue, status=fault.status, path=request.path)
-            return fault_response(fault.status, venue, fault.retry_after_s)
-        return await handler(request)
+            if fault.after:  # the venue did the work; only the answer is lost on the way back
+                try:
+                    await handler(request)
+                except web.HTTPException:
+                    pass
+            self.journal_log.append("fault", venue=venue, status=fault.status, path=request.path,
+                                    after=fault.after)
+            return self._dated(fault_response(fault.status, venue, fault.retry_after_s))
+        return self._dated(await handler(request))
+
+    def _dated(self, response: web.StreamResponse) -> web.StreamResponse:
+        # The venue's own clock in the Date header: Upbit has no time endpoint, so preflight reads it.
+        response.headers["Date"] = formatdate(self.clock_ms() / 1000, usegmt=True)
+        return response
 
     async def _json_body(self, request: web.Request) -> dict[str, Any]:
         try:

@@ -74,7 +74,8 @@ class UpbitRest:
                 web.get(f"{p}/orderbook", self.orderbook), web.get(f"{p}/accounts", self.accounts),
                 web.get(f"{p}/orders/chance", self.chance), web.post(f"{p}/orders", self.create),
                 web.get(f"{p}/order", self.get_order), web.delete(f"{p}/order", self.cancel),
-                web.get(f"{p}/orders/open", self.open_orders), web.get(f"{p}/orders/closed", self.closed_orders)]
+                web.get(f"{p}/orders/open", self.open_orders), web.get(f"{p}/orders/closed", self.closed_orders),
+                web.get(f"{p}/api_keys", self.api_keys)]
 
     async def market_all(self, request: web.Request) -> web.Response:
         out = []
@@ -242,4 +243,10 @@ class UpbitRest:
             orders = [o for o in self.engine.orders_of(VENUE, key.key)
                       if o.status in want and (coin is None or o.request.symbol == coin)]
             return json_response([order_json(o, with_trades=False) for o in reversed(orders)])
+        return await self._guarded(request, run)
+
+    async def api_keys(self, request: web.Request) -> web.Response:
+        """GET /v1/api_keys: the account's keys with their expiry (Upbit tells nothing of permissions)."""
+        async def run(key: ApiKey, params: dict[str, Any]) -> web.Response:
+            return json_response([{"access_key": key.key, "expire_at": key.expire_at}])
         return await self._guarded(request, run)

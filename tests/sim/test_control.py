@@ -50,6 +50,8 @@ def test_update_ids_continue_and_a_gap_breaks_pu() -> None:
     ({"kind": "gap", "venue": "upbit"}, "Upbit sends whole books"),
     ({"kind": "http_error", "status": 429}, "exactly one of count"),
     ({"kind": "http_error", "status": 200, "count": 1}, "status=200 must be a number in \\[400, 599\\]"),
+    ({"kind": "http_error", "status": 502, "count": 1, "after": "yes"}, "after='yes' must be true or false"),
+    ({"kind": "clock"}, "offset_ms=None must be a number"),
 ])
 def test_bad_fault_commands_name_the_problem(cmd: dict, message: str) -> None:
     with pytest.raises(BadFault, match=message):
