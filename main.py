@@ -1,12 +1,14 @@
 """arbitrage-lite entry point: `python main.py --profile NAME` runs the profile's mode.
 
 Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
-available in this build.
+available in this build, 5 a venue cannot be reached.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+import ccxt
 
 from rich.console import Console
 
@@ -25,6 +27,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-report", action="store_true", help="skip the HTML report")
     ap.add_argument("--duration", type=float, default=None, help="paper: stop after this many seconds (default: until SIGINT/SIGTERM)")
     ap.add_argument("--speed", type=float, default=1.0, help="paper on the simulator: replay speed (1 = real time)")
+    ap.add_argument("--record", default=None, metavar="DIR",
+                    help="paper: write the books the feeds forward to DIR/<run id>/<venue>.parquet")
     return ap.parse_args(argv)
 
 
@@ -54,16 +58,15 @@ def run_paper_mode(profile, args: argparse.Namespace) -> int:
     """Paper on the local simulator; SIGINT/SIGTERM stop it gracefully (KPIs written, exit 0)."""
     from pathlib import Path
 
-    if not profile.name.endswith("-local"):
-        # Never pretend: a profile that names the real venues must not silently trade a simulator.
-        console.print(f"[red]{profile.name}: paper against the real Upbit/Binance feeds is not wired yet; "
-                      f"use the -local profile (local simulator, SYNTHETIC books)[/]")
-        return 4
     from paper.run import run_paper
     kpi = run_paper(profile, args.duration if args.duration is not None else float("inf"),
-                    out_root=Path(args.out) if args.out else None, speed=args.speed, handle_signals=True)
-    console.print(f"[bold]{profile.name}[/] (paper, SYNTHETIC books): {kpi['round_trips']} round trips, "
+                    out_root=Path(args.out) if args.out else None, speed=args.speed, handle_signals=True,
+                    record_dir=Path(args.record) if args.record else None, live_table=not args.no_progress)
+    books = "SYNTHETIC books on the local simulator" if kpi["synthetic_data"] else "live venue books"
+    console.print(f"[bold]{profile.name}[/] (paper, {books}): {kpi['round_trips']} round trips, "
                   f"PnL {kpi['pnl_krw']:,.0f} KRW; outputs: {kpi['output_dir']}")
+    if kpi.get("recorded_to"):
+        console.print(f"recorded books: {kpi['recorded_to']} (a backtest reads them)")
     return 0
 
 
@@ -77,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         console.print(f"[red]data error[/]: {exc}")
         return 3
+    except ccxt.NetworkError as exc:
+        console.print(f"[red]venue unreachable[/]: {type(exc).__name__}: {exc}")
+        return 5
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ class PortfolioRiskCoordinator:
         for handle, news in by_actor.items():
             handle.on_news.remote(news)
 
+    def status(self) -> list[dict]:
+        """Rows for the live status table."""
+        return self.desk.status_rows()
+
+    def checkpoint(self) -> PaperDesk:
+        """A copy of the desk as it stands (Ray pickles it), for the periodic KPI checkpoint."""
+        return self.desk
+
     def finish(self) -> PaperDesk:
         """End of run: in-flight orders meet the last books; return the desk for the KPIs and trade log."""
         self.desk.finish()

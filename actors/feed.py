@@ -21,13 +21,6 @@ CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"
 MAX_BACKOFF_S = 5.0
 
 
-def ccxt_symbol(venue: str, coin: str) -> str:
-    """The ccxt market name of `coin` on `venue` (the FX book USDT is USDT/KRW on Upbit)."""
-    if venue == "upbit":
-        return f"{coin}/KRW"
-    return f"{coin}/USDT:USDT" if venue == "binance_usdm" else f"{coin}/USDT"
-
-
 def book_from_ccxt(venue: str, coin: str, ob: dict) -> Book:
     """Convert a ccxt order book to a domain Book at the edge; raises ValueError naming venue and coin."""
     try:
@@ -39,30 +32,41 @@ def book_from_ccxt(venue: str, coin: str, ob: dict) -> Book:
 
 @ray.remote(num_cpus=0)
 class ExchangeFeedActor:
-    """Watches `coins` on `venue` through ccxt.pro and fans batches out to `sinks` [(handle, coins or None)]."""
+    """Watches `symbols` (coin -> ccxt symbol, from paper.universe) on `venue` through ccxt.pro and fans
+    batches out to `sinks` [(handle, coins or None)]; with `record_path` it also writes every forwarded
+    book to Parquet (what the strategies saw is what a backtest of the recording replays)."""
 
-    def __init__(self, venue: str, ccxt_config: dict[str, Any], coins: list[str],
-                 sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20):
+    def __init__(self, venue: str, ccxt_config: dict[str, Any], symbols: dict[str, str],
+                 sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None):
         if venue not in CCXT_ID:
             raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(CCXT_ID)}")
-        self.venue, self.config, self.coins, self.sinks = venue, ccxt_config, coins, sinks
+        self.venue, self.config, self.symbols, self.sinks = venue, ccxt_config, symbols, sinks
         self.flush_s = flush_ms / 1000
         self.latest: dict[str, tuple[Book, float]] = {}
-        self.counts = {"updates": 0, "batches": 0, "calls": 0, "resyncs": 0, "reconnects": 0, "malformed": 0}
+        self.counts = {"updates": 0, "batches": 0, "calls": 0, "resyncs": 0, "reconnects": 0, "malformed": 0,
+                       "unstamped": 0}
         self.exchange = None
         self.tasks: list[asyncio.Task] = []
+        self.recorder = None
+        if record_path is not None:
+            from marketdata.parquet_books import BookWriter
+            self.recorder = BookWriter(record_path, source=f"recorded {venue} feed", synthetic=False,
+                                       rows_per_group=10_000)
 
     async def start(self) -> None:
         self.exchange = getattr(ccxtpro, CCXT_ID[self.venue])({**self.config, "enableRateLimit": False})
         await self.exchange.load_markets()
-        self.tasks = [asyncio.create_task(self._watch(c)) for c in self.coins]
+        self.tasks = [asyncio.create_task(self._watch(c, s)) for c, s in self.symbols.items()]
         self.tasks.append(asyncio.create_task(self._flush_loop()))
 
-    async def _watch(self, coin: str) -> None:
-        symbol, backoff = ccxt_symbol(self.venue, coin), 0.1
+    async def _watch(self, coin: str, symbol: str) -> None:
+        backoff = 0.1
         while True:
             try:
                 ob = await self.exchange.watch_order_book(symbol)
+                if ob.get("timestamp") is None:   # a REST snapshot before the first stream event: no venue time yet
+                    self.counts["unstamped"] += 1
+                    continue
                 self.latest[coin] = (book_from_ccxt(self.venue, coin, ob), time.time())
                 self.counts["updates"] += 1
                 backoff = 0.1
@@ -92,6 +96,8 @@ class ExchangeFeedActor:
             return 0
         batch, self.latest = self.latest, {}
         self.counts["batches"] += 1
+        if self.recorder is not None:
+            self.recorder.extend(b for b, _ in batch.values())
         for handle, wanted in self.sinks:
             part = [(b, t) for c, (b, t) in batch.items() if wanted is None or c in wanted]
             if part:
@@ -105,6 +111,8 @@ class ExchangeFeedActor:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.flush()
+        if self.recorder is not None:
+            self.recorder.close()
         if self.exchange is not None:
             await self.exchange.close()
         return dict(self.counts)

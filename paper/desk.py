@@ -13,7 +13,7 @@ from domain.book import Book
 from domain.engine import Engine
 from domain.orders import OrderIntent
 from domain.portfolio import Outcome
-from domain.premium import NoFxRate
+from domain.premium import NoFxRate, mid_premium
 from domain.strategy import PositionView
 from domain.symbols import FX_SYMBOL
 from domain.venues import Venue
@@ -91,3 +91,34 @@ class PaperDesk(Engine):
 
     def wants(self, book: Book) -> bool:
         return book.symbol == FX_SYMBOL or book.symbol in self.strategies
+
+    def status_rows(self) -> list[dict]:
+        """One row per symbol for the live table: mid premium, open position and its mark, realised PnL."""
+        try:
+            rate = self.fx().mid
+        except NoFxRate:
+            rate = None
+        realised: dict[str, float] = {}
+        for rt in self.portfolio.round_trips:
+            realised[rt.symbol] = realised.get(rt.symbol, 0.0) + rt.pnl_krw
+        open_by_symbol = {p.symbol: p for p in self.portfolio.open_positions()}
+        rows = []
+        for symbol in sorted(self.strategies):
+            upbit = self.books.get((Venue.UPBIT.value, symbol))
+            binance = self.books.get((self.bn_venue, symbol))
+            premium = None
+            if rate is not None and upbit is not None and binance is not None:
+                premium = round(mid_premium(upbit, binance, self.fx()) * 1e4, 2)
+            pos = open_by_symbol.get(symbol)
+            unrealised = 0.0
+            if pos is not None and rate is not None:
+                unrealised = float(pos.krw_delta) + float(pos.usdt_delta) * rate
+                for venue, held in pos.coin.items():
+                    book = self.books.get((venue, symbol))
+                    if book is not None:
+                        unrealised += float(held) * book.mid * (1.0 if venue == Venue.UPBIT.value else rate)
+            rows.append({"symbol": symbol, "premium_bps": premium,
+                         "direction": pos.direction.value if pos is not None else None,
+                         "qty": pos.qty if pos is not None else 0.0,
+                         "unrealised_krw": round(unrealised), "realised_krw": round(realised.get(symbol, 0.0))})
+        return rows

@@ -1,17 +1,22 @@
-"""Run paper mode: the simulator replays SYNTHETIC books on loopback, Ray actors trade them through ccxt.pro.
+"""Run paper mode: Ray actors trade live books through ccxt.pro with the backtest's fill model.
 
-Stops after `duration_s` or when `stop` is set (SIGINT/SIGTERM in main.py), then writes the KPI JSON
-(the backtest's fields, mode "paper") and the trade log.
+Two sources of books: the real Upbit and Binance (profile endpoints on the internet: ccxt's own URLs),
+or the local simulator started for the run (loopback endpoints) replaying SYNTHETIC books.
+Stops after `duration_s` or when `stop` is set (SIGINT/SIGTERM in main.py); writes a KPI checkpoint
+every `outputs.kpi_checkpoint_s`, and at the end the KPI JSON (the backtest's fields, mode "paper")
+and the trade log.
 """
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import ccxt
 import ray
 
 from backtest.outputs import write_json_atomic, write_trade_log
@@ -19,10 +24,14 @@ from backtest.runner import kpi_document
 from domain.kpi import percentile
 from domain.symbols import FX_SYMBOL
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
+from paper import graph
+from paper.universe import Universe, rank_by_traded_value, resolve
 from sim import SimThread, ccxt_overrides
 
 SEED_ORDERS = 5   # the profile lists cash only; each coin starts with this many orders' worth on each venue
 FEED_VENUES = {"inventory": ("upbit", "binance"), "perp": ("upbit", "binance_usdm")}
+CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
+SPARE_COINS = 5   # synthetic coins beyond top_n, to replace tickers the venues list as different assets
 
 
 @dataclass(frozen=True)
@@ -34,25 +43,85 @@ class PaperSource:
     notes: tuple[str, ...]
 
 
-def _shards(symbols: list[str], size: int) -> list[list[str]]:
-    if size < 1:
-        raise ValueError(f"paper: shard size {size} must be >= 1")
-    return [symbols[i:i + size] for i in range(0, len(symbols), size)]
+@dataclass
+class Venues:
+    """Where the books come from: ccxt configs per venue, the ranked coins, a start price per coin in KRW."""
+
+    ccxt_configs: dict[str, dict]
+    ranked: list[str]
+    price_krw: dict[str, float]
+    source: PaperSource
+    start_ms: int | None = None
 
 
-def seed_coins(market: SyntheticMarket, order_krw: float, venues: tuple[str, ...]) -> dict:
-    """Coin inventory per symbol on both venues: SEED_ORDERS orders' worth at the generator's start price."""
-    krw_per_usdt = market.cal.ratio.mean
-    return {(v, coin): SEED_ORDERS * order_krw / (float(px) * krw_per_usdt)
-            for coin, px in zip(market.coins, market.price_usdt) for v in venues}
+def is_local(profile) -> bool:
+    """Loopback endpoints mean the local simulator (config/checks.py refuses mixed endpoints)."""
+    return bool(profile.endpoints) and all("127.0.0.1" in e.rest for e in profile.endpoints.values())
+
+
+def local_venues(profile, duration_s: float, speed: float, seed: int, stack: ExitStack) -> Venues:
+    """Start the simulator replaying a SYNTHETIC Top-N (plus spares) for the run's length."""
+    n = profile.universe.top_n or len(profile.symbols() or ())
+    days = (min(duration_s, 6 * 3600) * speed + 300) / 86_400
+    market = SyntheticMarket(SyntheticConfig(coins=min(n + SPARE_COINS, 100), days=days, seed=seed))
+    coins = list(market.coins)
+    sim = SimThread(market.books(), markets={"upbit": (*coins, FX_SYMBOL), "binance": tuple(coins),
+                                             "binance_usdm": ()}, speed=speed)
+    urls = sim.start()
+    stack.callback(sim.stop)
+    rate = market.cal.ratio.mean
+    source = PaperSource(f"paper on the local simulator: {market.source} at speed {speed}", True,
+                         ("SYNTHETIC books: PnL here is not a market result",))
+    return Venues({v: ccxt_overrides(urls, v) for v in FEED_VENUES[profile.strategy.hedge]}, coins,
+                  {c: float(px) * rate for c, px in zip(coins, market.price_usdt)}, source, market.config.start_ms)
+
+
+def real_venues(profile) -> Venues:
+    """The real Upbit and Binance through ccxt's default URLs; Top-N ranked by 24 h traded value now."""
+    venues = FEED_VENUES[profile.strategy.hedge]
+    upbit, binance = ccxt.upbit(), getattr(ccxt, CCXT_ID[venues[1]])()
+    up_t, bn_t = upbit.fetch_tickers(), binance.fetch_tickers()
+    rate = float(up_t[f"{FX_SYMBOL}/KRW"]["last"])
+    wanted = profile.symbols()
+    ranked = list(wanted) if wanted else rank_by_traded_value(up_t, bn_t, rate)
+    prices = {c: float(up_t[f"{c}/KRW"]["last"]) for c in ranked if up_t.get(f"{c}/KRW", {}).get("last")}
+    source = PaperSource("paper on the live Upbit and Binance order books", False, ())
+    return Venues({v: {} for v in venues}, ranked, prices, source)
+
+
+def load_universe(profile, venues: Venues) -> Universe:
+    """Load each venue's markets through ccxt and keep the Top-N both list as the same asset."""
+    by_id = {}
+    for venue, config in venues.ccxt_configs.items():
+        exchange = getattr(ccxt, CCXT_ID[venue])(dict(config))
+        exchange.load_markets()
+        by_id[venue] = exchange.markets_by_id
+    universe = resolve(venues.ranked, by_id, profile.universe.top_n)
+    if not universe.coins:
+        raise ValueError(f"paper: profile {profile.name}: no coin is listed on both venues as the same asset")
+    return universe
+
+
+def seed_coins(coins, price_krw: dict[str, float], order_krw: float, venues: tuple[str, ...]) -> dict:
+    """SEED_ORDERS orders' worth of each coin on each venue at its start price."""
+    return {(v, coin): SEED_ORDERS * order_krw / price_krw[coin] for coin in coins for v in venues}
+
+
+def starting_balances(profile, universe: Universe, price_krw: dict[str, float], order_krw: float) -> dict:
+    """Profile cash plus the seeded coins (the profile lists cash only)."""
+    balances = {(v, a): amt for v, assets in profile.inventory.items() for a, amt in assets.items()}
+    balances.update(seed_coins(universe.coins, price_krw, order_krw, FEED_VENUES[profile.strategy.hedge]))
+    return balances
 
 
 def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed: float = 1.0, seed: int = 7,
-              shard_size: int = 10, stop: threading.Event | None = None, flush_ms: int = 20, handle_signals: bool = False) -> dict:
-    """Run the actors against a started simulator until `duration_s` or `stop`; return the KPI document."""
+              shard_size: int = 10, stop: threading.Event | None = None, flush_ms: int = 20,
+              handle_signals: bool = False, record_dir: Path | None = None, live_table: bool = False) -> dict:
+    """Run the actors until `duration_s` or `stop`; return the KPI document."""
     if profile.mode != "paper":
         raise ValueError(f"run_paper: profile {profile.name} has mode {profile.mode!r}, expected 'paper'")
-    if profile.strategy.hedge == "perp":
+    local = is_local(profile)
+    if local and profile.strategy.hedge == "perp":
         raise ValueError(f"run_paper: profile {profile.name}: the synthetic generator has no USDT-M books; "
                          "use strategy.hedge: inventory")
     started = time.time()
@@ -60,53 +129,71 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
     run_id = f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     out_dir = (out_root or profile.outputs_dir()) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    n = profile.universe.top_n or len(profile.symbols() or ())
-    market = SyntheticMarket(SyntheticConfig(coins=n, days=(duration_s * speed + 120) / 86_400, seed=seed))
-    symbols = list(market.coins)
+    if record_dir is not None:
+        record_dir = Path(record_dir) / run_id
+        record_dir.mkdir(parents=True, exist_ok=True)
     params = profile.to_domain()
-    balances = {(v, a): amt for v, assets in profile.inventory.items() for a, amt in assets.items()}
-    balances.update(seed_coins(market, params.strategy.order_notional_krw, FEED_VENUES[profile.strategy.hedge]))
-    sim = SimThread(market.books(), markets={"upbit": (*symbols, FX_SYMBOL), "binance": tuple(symbols),
-                                             "binance_usdm": ()}, speed=speed)
-    urls = sim.start()
-    own_ray = not ray.is_initialized()
-    if own_ray:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    if handle_signals:   # after ray.init, which installs its own SIGTERM handler
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-    try:
-        from actors.coordinator import PortfolioRiskCoordinator
-        from actors.feed import ExchangeFeedActor
-        from actors.strategy import SymbolStrategyActor
-        coord = PortfolioRiskCoordinator.remote(symbols, params, balances)
-        shards = [(SymbolStrategyActor.remote(s, params.strategy, params.market, params.fx, coord), s)
-                  for s in _shards(symbols, shard_size)]
-        ray.get(coord.set_routes.remote({sym: h for h, syms in shards for sym in syms}))
-        sinks = [(coord, None)] + [(h, frozenset(s) | {FX_SYMBOL}) for h, s in shards]
-        feeds = [ExchangeFeedActor.remote(v, ccxt_overrides(urls, v), symbols + ([FX_SYMBOL] if v == "upbit" else []),
-                                          sinks, flush_ms) for v in FEED_VENUES[profile.strategy.hedge]]
-        ray.get([f.start.remote() for f in feeds])
-        write_json_atomic(out_dir / "running.json", {"run_id": run_id, "symbols": symbols, "strategy_actors": len(shards)})
-        left = duration_s - (time.time() - started)
-        stop.wait(None if left == float("inf") else max(0.0, left))
-        feed_stats = ray.get([f.stop.remote() for f in feeds])
-        shard_stats = ray.get([h.stats.remote() for h, _ in shards])   # queued batches are done once this returns
-        desk = ray.get(coord.finish.remote())
-    finally:
-        sim.stop()
-        if own_ray:
-            ray.shutdown()
+    with ExitStack() as stack:
+        venues = local_venues(profile, duration_s, speed, seed, stack) if local else real_venues(profile)
+        universe = load_universe(profile, venues)
+        balances = starting_balances(profile, universe, venues.price_krw, params.strategy.order_notional_krw)
+        if not ray.is_initialized():
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            stack.callback(ray.shutdown)
+        if handle_signals:   # after ray.init, which installs its own SIGTERM handler
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+        actors = graph.start(params, universe, balances, venues.ccxt_configs, shard_size=shard_size,
+                             flush_ms=flush_ms, record_dir=record_dir, tag=run_id)
+        try:
+            write_json_atomic(out_dir / "running.json", {"run_id": run_id, "coins": list(universe.coins),
+                                                         "actors": sorted(actors.handles())})
+            source = PaperSource(venues.source.source, venues.source.synthetic,
+                                 venues.source.notes + tuple(universe.notes()))
+
+            def kpi_now(desk, latencies, extra) -> dict:
+                kpi = kpi_document(profile, desk, source, run_id, started, latencies, 0, out_dir,
+                                   (venues.start_ms or started * 1000, desk.now))
+                kpi.update({"mode": "paper", **extra})
+                return kpi
+
+            trading_from = time.time()   # --duration counts trading time, not the start-up (Ray, universe)
+            _wait(profile, actors, stop, trading_from, duration_s, live_table,
+                  lambda desk: write_json_atomic(out_dir / "kpi.json", kpi_now(desk, [], {"checkpoint": True,
+                                                                                        "exit_code": None})))
+        finally:
+            feed_stats, shard_stats, desk = graph.stop(actors)
     latencies = [x for s in shard_stats for x in s["latency_ms"]]
-    source = PaperSource(f"paper on the local simulator: {market.source} at speed {speed}", True,
-                         ("SYNTHETIC books: PnL here is not a market result",))
-    kpi = kpi_document(profile, desk, source, run_id, started, latencies, 0, out_dir,
-                       (market.config.start_ms, desk.now))
-    kpi.update({"mode": "paper", "tick_to_decision_ms_avg": round(sum(latencies) / max(len(latencies), 1), 4),
-                "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
-                "feeds": {v: s for v, s in zip(FEED_VENUES[profile.strategy.hedge], feed_stats)},
-                "strategy_actors": len(shards), "late_books": desk.late_books})
+    kpi = kpi_now(desk, latencies, {
+        "tick_to_decision_ms_avg": round(sum(latencies) / max(len(latencies), 1), 4),
+        "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
+        "feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
+        "recorded_to": str(record_dir) if record_dir is not None else None,
+        "startup_s": round(trading_from - started, 3)})
     write_json_atomic(out_dir / "kpi.json", kpi)
     pf = desk.portfolio
     write_trade_log(out_dir / "trades.jsonl", desk.trace.orders, desk.trace.fills, pf.round_trips, pf.decisions)
     return kpi
+
+
+def _wait(profile, actors: graph.ActorGraph, stop: threading.Event, started: float, duration_s: float,
+          live_table: bool, checkpoint) -> None:
+    """Until the duration is up or `stop` is set: refresh the status table, checkpoint the KPIs on time."""
+    from rich.live import Live
+
+    from reporting.terminal import StatusTable
+
+    every = profile.outputs.kpi_checkpoint_s
+    next_checkpoint = started + every
+    table = StatusTable(title=f"{profile.name} (paper)")
+    with Live(table, refresh_per_second=2, transient=False) if live_table else nullcontext():
+        while not stop.is_set():
+            now = time.time()
+            if now - started >= duration_s:
+                return
+            if now >= next_checkpoint:
+                checkpoint(ray.get(actors.coordinator.checkpoint.remote()))
+                next_checkpoint = now + every
+            if live_table:
+                table.update(ray.get(actors.coordinator.status.remote()))
+            stop.wait(min(1.0, max(0.0, duration_s - (now - started)), max(0.0, next_checkpoint - now)))

@@ -1,4 +1,4 @@
-"""main.py exit codes: a bad profile is 2 and names the file; an unwired mode is refused, never faked."""
+"""main.py exit codes: a bad profile is 2 and names the file; paper picks its venues from the profile."""
 from __future__ import annotations
 
 import main
@@ -12,6 +12,9 @@ def test_bad_profile_exits_2_naming_file_and_key(tmp_path, capsys):
     assert "bad.yaml" in err and "fx" in err
 
 
-def test_paper_on_real_venues_is_refused_not_run_on_a_simulator(capsys):
-    assert main.main(["--profile", "paper-top50"]) == 4
-    assert "not wired" in capsys.readouterr().err
+def test_paper_top50_goes_to_the_real_venues_and_the_local_profile_to_the_simulator():
+    """Never pretend: a profile naming the real venues must not quietly trade a simulator (no traffic sent here)."""
+    from config.loader import load_profile
+    from paper.run import is_local
+    assert not is_local(load_profile("paper-top50"))
+    assert is_local(load_profile("paper-top50-local"))

@@ -37,7 +37,8 @@ def test_binance_feed_resyncs_after_a_sequence_gap_and_carries_on(ray_cluster):
     with SimThread(market.books(), markets={"upbit": (*market.coins, "USDT"), "binance": market.coins,
                                             "binance_usdm": ()}, speed=20) as sim:
         sink = Collector.remote()
-        feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"), list(market.coins),
+        feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"),
+                                        {c: f"{c}/USDT" for c in market.coins},
                                         [(sink, None)], 20)
         ray.get(feed.start.remote())
         poll(lambda: ray.get(sink.count.remote()) >= 5)

@@ -19,7 +19,9 @@ def _setup(tmp_path):
     strat = replace(params.strategy, mode="absolute", baseline_bps=-2000.0, max_hold_ms=5000, cooldown_ms=1000)
     market = SyntheticMarket(SyntheticConfig(coins=3, days=120 / 86_400, seed=3))
     balances = {(v, a): x for v, assets in profile.inventory.items() for a, x in assets.items()}
-    balances.update(seed_coins(market, strat.order_notional_krw, ("upbit", "binance")))
+    rate = market.cal.ratio.mean
+    prices = {c: float(px) * rate for c, px in zip(market.coins, market.price_usdt)}
+    balances.update(seed_coins(market.coins, prices, strat.order_notional_krw, ("upbit", "binance")))
     return params, strat, market, balances
 
 
