@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 import socket
-import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.registry import build_metrics
 from metrics.server import serve
-
-
-def _scrape(url: str) -> dict[tuple[str, tuple], float]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    text = opener.open(url, timeout=2).read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+from tests.metrics.scrape import scrape
 
 
 def test_scrape_shows_names_and_values():
@@ -30,7 +22,7 @@ def test_scrape_shows_names_and_values():
     server = serve(metrics.registry, port=0)
     try:
         assert server.port > 0 and server.host == "127.0.0.1"
-        got = _scrape(server.url)
+        got = scrape(server.url)
     finally:
         server.close()
     assert got[("arb_pnl_krw", ())] == 125_400.5
