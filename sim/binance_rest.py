@@ -35,8 +35,10 @@ class BinanceRest:
     """Route handlers for one Binance venue (spot or USDT-M); state lives in board and engine."""
 
     def __init__(self, venue: str, board: MarketBoard, engine: MatchingEngine, keys: dict[str, ApiKey],
-                 rules: dict[str, VenueRules] | None = None, funding_rate: float = 0.0001) -> None:
+                 rules: dict[str, VenueRules] | None = None, funding_rate: float = 0.0001,
+                 ack_replies: bool = False) -> None:
         self.venue, self.board, self.engine, self.keys = venue, board, engine, keys
+        self.ack_replies = ack_replies  # answer a create with NEW (newOrderRespType=ACK / USDT-M)
         self.rules = rules or {}
         self.funding_rate = funding_rate
         self.usdm = venue == "binance_usdm"
@@ -187,6 +189,8 @@ class BinanceRest:
             if isinstance(req, web.Response):
                 return req
             order = self.engine.submit(req, self.board.book(self.venue, req.symbol))
+            if self.ack_replies:
+                return json_response(self.order_json(order.as_accepted()))
             return json_response(self.order_json(order, fills=not self.usdm))
         return await self._signed(request, run)
 

@@ -58,6 +58,12 @@ class SimOrder:
     def remaining(self) -> float:
         return max((self.request.qty or 0.0) - self.filled_qty, 0.0)
 
+    def as_accepted(self) -> "SimOrder":
+        """The order as it stood when accepted, before matching: what Upbit and USDT-M answer a create
+        with (the fills follow on the stream or a later query)."""
+        return replace(self, status="open", filled_qty=0.0, filled_quote=0.0, fee=0.0, fills=(),
+                       updated_ms=self.created_ms)
+
 
 @dataclass
 class Account:

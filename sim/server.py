@@ -59,13 +59,15 @@ class SimServer:
     `markets` maps venue -> coins to list (default: every coin in `books`, which are then read fully).
     `keys` are the accepted API keys; `balances` maps (venue, key) -> {asset: amount} initial funds.
     `speed` > 0 replays in real time scaled by it after start(); None leaves stepping to the caller.
+    `ack_replies` lists venues that answer a new order as accepted but not yet matched (Upbit's
+    `wait`, USDT-M's `NEW`), so a client must learn the fills from a query or the order stream.
     """
 
     def __init__(self, books: Iterable[Book], *, markets: Mapping[str, Iterable[str]] | None = None,
                  keys: Iterable[ApiKey] = (), balances: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
                  speed: float | None = None, journal_path: Path | str | None = None, port: int = 0,
                  rules: Mapping[str, Mapping[str, VenueRules]] | None = None, fees: dict[str, float] | None = None,
-                 keepalive_s: float = 10.0) -> None:
+                 keepalive_s: float = 10.0, ack_replies: Iterable[str] = ()) -> None:
         if markets is None:
             books = list(books)
             markets = markets_of(books)
@@ -80,6 +82,7 @@ class SimServer:
         self.speed, self.port = speed, port
         self._rules = rules or {}
         self._keepalive_s = keepalive_s
+        self._ack = frozenset(ack_replies)   # venues that answer a create before matching it
         self._runner: web.AppRunner | None = None
         self._replay_task: asyncio.Task | None = None
         for (venue, key), assets in (balances or {}).items():
@@ -92,9 +95,11 @@ class SimServer:
         app = web.Application(middlewares=[self._fault_middleware])
         self.upbit_ws = UpbitStream(self.board, self.faults, self.hub, self._keepalive_s)
         self.engine.on_fill = self._on_fill
-        app.add_routes(UpbitRest(self.board, self.engine, self.keys).routes() + self.upbit_ws.routes())
+        app.add_routes(UpbitRest(self.board, self.engine, self.keys, "upbit" in self._ack).routes()
+                       + self.upbit_ws.routes())
         for venue in ("binance", "binance_usdm"):
-            rest = BinanceRest(venue, self.board, self.engine, self.keys, dict(self._rules.get(venue, {})))
+            rest = BinanceRest(venue, self.board, self.engine, self.keys, dict(self._rules.get(venue, {})),
+                               ack_replies=venue in self._ack)
             app.add_routes(rest.routes() + BinanceStream(venue, self.board, self.faults, self.hub).routes())
         app.add_routes([web.post("/_sim/fault", self._http_fault), web.get("/_sim/journal", self._http_journal),
                         web.post("/_sim/step", self._http_step), web.post("/_sim/advance", self._http_advance),

@@ -65,8 +65,10 @@ def order_json(order: SimOrder, with_trades: bool = True) -> dict[str, Any]:
 class UpbitRest:
     """Route handlers; state lives in the shared board and matching engine."""
 
-    def __init__(self, board: MarketBoard, engine: MatchingEngine, keys: dict[str, ApiKey]) -> None:
+    def __init__(self, board: MarketBoard, engine: MatchingEngine, keys: dict[str, ApiKey],
+                 ack_replies: bool = False) -> None:
         self.board, self.engine, self.keys = board, engine, keys
+        self.ack_replies = ack_replies  # answer a create with state wait, as the real Upbit does
 
     def routes(self) -> list[web.RouteDef]:
         p = PREFIX
@@ -185,6 +187,8 @@ class UpbitRest:
             if isinstance(req, web.Response):
                 return req
             order = self.engine.submit(req, self.board.book(VENUE, req.symbol))
+            if self.ack_replies:
+                order = order.as_accepted()
             return json_response(order_json(order, with_trades=False), status=201)
         return await self._guarded(request, run)
 
