@@ -291,7 +291,8 @@ class LiveVenue:
             return None
         except ccxt.ExchangeError as exc:
             raise VenueError(self.name, f"lookup {client_id}: {type(exc).__name__}: {redact(exc)}") from None
-        return self._parse(raw, coin, client_id)
+        order = self._parse(raw, coin, client_id)
+        return await self._with_fees(order) if order.final else order
 
     async def _fetch(self, order: VenueOrder) -> VenueOrder:
         try:

@@ -1,0 +1,272 @@
+"""The coordinator's core in live mode: PaperDesk's interface and its domain Portfolio (same guards,
+same ledger, same leg-risk policy), with orders sent through LiveVenue instead of the fill model.
+
+An intent is approved exactly as in paper (domain.portfolio / domain.risk); each leg order goes to
+its venue as a limit IOC inside a slippage band (or a market order); the venue's final word on the
+order becomes one domain Fill booked into the ledger, and whatever the portfolio answers (an unwind
+of an orphan leg, the completion of an exit) is sent the same way, with real orders.
+
+An order whose fate the venue could not tell (it stayed unreachable through the retries) is never
+resent: it waits in `unresolved` until `reconcile()` finds it by its client id.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from domain.fills import _fill as domain_fill   # the paper fill's own constructor (slippage vs ref)
+from domain.ledger import ZERO, dec
+from domain.orders import Fill, Order, OrderIntent, Purpose, Side
+from domain.venues import Venue, VenueRules
+from live.errors import OrderRejected, OrderRuleError, VenueAuthError, VenueError, VenueUnavailable
+from live.redact import redact
+from live.venue import LiveVenue, PlaceRequest, VenueOrder
+from paper.desk import News, PaperDesk
+
+BALANCE_TOLERANCE = 1e-6   # absolute: float venue amounts against the ledger's 1e-8 Decimals
+
+
+def protective_price(rules: VenueRules, ref: float, side: Side, band_bps: float) -> float:
+    """A limit `band_bps` beyond the reference price, on the tick, never inside the reference."""
+    raw = ref * (1 + band_bps / 1e4) if side is Side.BUY else ref * (1 - band_bps / 1e4)
+    price = rules.round_price(raw, side.value)
+    tick = rules.tick_at(ref)
+    if side is Side.BUY and price < ref:
+        price = round(math.ceil(ref / tick - 1e-9) * tick, 10)
+    if side is Side.SELL and price > ref:
+        price = round(math.floor(ref / tick + 1e-9) * tick, 10)
+    return price
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One place where the venue and our books disagree."""
+
+    venue: str
+    what: str           # asset or "position:<coin>"
+    venue_amount: float
+    ours: float
+
+    @property
+    def delta(self) -> float:
+        return self.venue_amount - self.ours
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What reconcile found: orders it settled, orders still unknown, foreign orders, drifts."""
+
+    booked: tuple[str, ...]
+    unresolved: tuple[str, ...]
+    foreign_orders: tuple[str, ...]
+    drifts: tuple[Drift, ...]
+    errors: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unresolved or self.foreign_orders or self.drifts or self.errors)
+
+
+async def venue_balances(venues: Mapping[Venue, LiveVenue], symbols: list[str]) -> dict[tuple[str, str], float]:
+    """Starting ledger balances read from the venues: quote cash and every traded coin (spot)."""
+    out: dict[tuple[str, str], float] = {}
+    for venue, lv in venues.items():
+        held = await lv.balances()
+        assets = [venue.quote] + ([] if venue is Venue.BINANCE_USDM else list(symbols))
+        for asset in assets:
+            out[(venue.value, asset)] = held[asset].total if asset in held else 0.0
+    return out
+
+
+class LiveDesk(PaperDesk):
+    """PaperDesk whose orders go to real venues. `submit`, `finish` and `reconcile` are coroutines."""
+
+    def __init__(self, symbols: list[str], strategy: Any, limits: Any, market: Any, fx: Any, balances: dict, *,
+                 venues: Mapping[Venue, LiveVenue], order_style: str = "limit_ioc", band_bps: float = 50.0,
+                 **engine_kw: Any) -> None:
+        super().__init__(symbols, strategy, limits, market, fx, balances, **engine_kw)
+        if order_style not in ("limit_ioc", "market"):
+            raise ValueError(f"LiveDesk: order_style {order_style!r}: expected 'limit_ioc' or 'market'")
+        if not 0 < band_bps <= 500:
+            raise ValueError(f"LiveDesk: band_bps {band_bps} must be in (0, 500]")
+        needed = {Venue.UPBIT, Venue(self.bn_venue)}
+        if not needed <= set(venues):
+            raise ValueError(f"LiveDesk: hedge {strategy.hedge!r} trades {sorted(v.value for v in needed)}; "
+                             f"venues given: {sorted(v.value for v in venues)}")
+        self.venues = dict(venues)
+        self.order_style, self.band_bps = order_style, band_bps
+        self.unresolved: dict[str, Order] = {}          # order id -> order whose fate is unknown
+        self.sent: dict[str, str] = {}                  # order id -> client id, every order sent
+        self.fee_shift: dict[tuple[str, str], Decimal] = {}  # what venue balances differ by, by design
+        self._tasks: set[asyncio.Task] = set()
+
+    @classmethod
+    async def open(cls, symbols: list[str], params: Any, venues: Mapping[Venue, LiveVenue], **kw: Any) -> "LiveDesk":
+        """A desk whose ledger starts from the balances the venues hold now."""
+        traded = {Venue.UPBIT, Venue.BINANCE_USDM if params.strategy.hedge == "perp" else Venue.BINANCE}
+        balances = await venue_balances({v: lv for v, lv in venues.items() if v in traded}, symbols)
+        return cls(symbols, params.strategy, params.risk, params.market, params.fx, balances, venues=venues, **kw)
+
+    # ---- the PaperDesk interface ----
+    async def submit(self, intent: OrderIntent) -> None:  # type: ignore[override]
+        """Approve through the domain portfolio, send the legs, and wait until every order it led to is done."""
+        frozen = self.portfolio.risk.frozen
+        if frozen and intent.purpose is Purpose.EXIT:
+            self.trace.alerts.append(f"exit {intent.intent_id} held: positions frozen ({frozen})")
+            self.news.append(News(intent.symbol, "rejected", self.now))
+            return
+        PaperDesk.submit(self, intent)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until no order is in flight (follow-up orders included)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+    async def finish(self) -> None:  # type: ignore[override]
+        await self.drain()
+        PaperDesk.finish(self)
+
+    def _funding(self, ts: int) -> None:
+        """Live funding is what the venue charges: see book_funding()."""
+
+    async def book_funding(self) -> int:
+        """Book the current 8 h period's funding on each open perp leg at the venue's rate and mark."""
+        if self.hedge != "perp":
+            return 0
+        period = self.now - self.now % (8 * 3_600_000)
+        booked = 0
+        for coin, perp in list(self.ledger.perps.items()):
+            funding_id = f"funding-{coin}-{period}"
+            if perp.qty == 0 or self.ledger.seen(funding_id):
+                continue
+            quote = await self.venues[Venue.BINANCE_USDM].funding(coin)
+            self.portfolio.apply_funding(funding_id, coin, quote.rate, quote.mark_price)
+            booked += 1
+        return booked
+
+    # ---- orders ----
+    def _send(self, orders) -> None:
+        for order in orders:
+            if self.keep_fills:
+                self.trace.orders.append(order)
+            task = asyncio.get_running_loop().create_task(self._execute_live(order))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def request_for(self, order: Order) -> PlaceRequest:
+        """The venue order for a domain order: IOC inside the band, reduce-only for perp exits."""
+        rules = self.market.rules_for(Venue(order.venue), order.symbol)
+        pos = self.portfolio.positions.get(order.position_id)
+        closing = order.purpose in (Purpose.EXIT, Purpose.UNWIND) or (
+            order.purpose is Purpose.COMPLETE and pos is not None and pos.state == "closing")
+        price = (order.limit_price if order.limit_price is not None else
+                 protective_price(rules, order.ref_price, order.side, self.band_bps))
+        kind = "limit_ioc" if order.limit_price is not None else self.order_style
+        return PlaceRequest(order.order_id, order.symbol, order.side, order.qty,
+                            price if kind == "limit_ioc" else order.ref_price, kind,
+                            reduce_only=order.venue == Venue.BINANCE_USDM.value and closing)
+
+    async def _execute_live(self, order: Order) -> None:
+        venue = self.venues[Venue(order.venue)]
+        request = self.request_for(order)
+        self.sent[order.order_id] = venue.client_id(order.order_id)
+        try:
+            result = await venue.place(request)
+        except (OrderRuleError, OrderRejected, VenueAuthError) as exc:   # nothing was placed
+            self.trace.alerts.append(f"order {order.order_id} refused: {redact(exc)}")
+            self._book(order, None)
+            return
+        except (VenueUnavailable, VenueError) as exc:                     # fate unknown: never resend
+            self.unresolved[order.order_id] = order
+            self.portfolio.risk.degraded_venues.add(order.venue)
+            self.trace.alerts.append(f"order {order.order_id} unresolved, {order.venue} degraded: {redact(exc)}")
+            return
+        self.portfolio.risk.degraded_venues.discard(order.venue)
+        self._book(order, result)
+
+    def _book(self, order: Order, result: VenueOrder | None) -> None:
+        """One domain Fill for one finished venue order (qty 0 when it filled nothing or was refused)."""
+        fill = self.fill_of(order, result)
+        if result is not None and result.fee_coin:
+            coin_key, quote_key = (order.venue, order.symbol), (order.venue, Venue(order.venue).quote)
+            self.fee_shift[coin_key] = self.fee_shift.get(coin_key, ZERO) - dec(result.fee_coin)
+            self.fee_shift[quote_key] = self.fee_shift.get(quote_key, ZERO) + dec(result.fee_coin * result.average)
+        if result is not None and result.fee_other:
+            self.trace.alerts.append(f"order {order.order_id} paid fees in {dict(result.fee_other)}: "
+                                     f"not in the ledger's fees")
+        if self.keep_fills:
+            self.trace.fills.append(fill)
+        upbit = self.books[(Venue.UPBIT.value, order.symbol)]
+        binance = self.books[(self.bn_venue, order.symbol)]
+        self._handle(self.portfolio.on_fill(fill, self.fx(), upbit, binance), order.symbol)
+
+    @staticmethod
+    def fill_of(order: Order, result: VenueOrder | None) -> Fill:
+        if result is None or result.filled <= 0:
+            return domain_fill(order, None, f"{order.order_id}-f", 0.0, 0.0, 0.0)
+        fill = domain_fill(order, None, f"{order.order_id}-f", result.filled, result.average, result.fee_quote)
+        return replace(fill, ts_ms=max(order.ts_ms, result.ts_ms)) if result.ts_ms else fill
+
+    # ---- reconcile ----
+    async def reconcile(self) -> ReconcileReport:
+        """Settle unresolved orders by client id, then compare open orders, balances and positions."""
+        await self.drain()
+        booked, errors = [], []
+        for order_id, order in list(self.unresolved.items()):
+            venue = self.venues[Venue(order.venue)]
+            try:
+                found = await venue.lookup(order.symbol, self.sent[order_id])
+                if found is not None and not found.final:
+                    found = await venue.cancel(order.symbol, found.order_id, found.client_id)
+            except VenueError as exc:
+                errors.append(str(redact(exc)))
+                continue
+            del self.unresolved[order_id]
+            booked.append(order_id)
+            self._book(order, found)        # None: the venue never saw it, a zero fill
+        await self.drain()
+        foreign, drifts = [], []
+        for v, lv in self.venues.items():
+            try:
+                foreign += [f"{v.value} {o.order_id} {o.coin} {o.side.value} {o.amount:g}"
+                            for o in await lv.open_orders() if o.client_id not in self.sent.values()]
+                drifts += await self._drifts(v, lv)
+            except VenueError as exc:
+                errors.append(str(redact(exc)))
+        return ReconcileReport(tuple(booked), tuple(self.unresolved), tuple(foreign), tuple(drifts), tuple(errors))
+
+    async def _drifts(self, venue: Venue, lv: LiveVenue) -> list[Drift]:
+        out = []
+        if any(v == venue.value for v, _ in self.ledger.balances):
+            held = await lv.balances()
+            for (v, asset), amount in self.ledger.balances.items():
+                if v != venue.value:
+                    continue
+                ours = float(amount + self.fee_shift.get((v, asset), ZERO))
+                theirs = held[asset].total if asset in held else 0.0
+                if abs(theirs - ours) > BALANCE_TOLERANCE:
+                    out.append(Drift(v, asset, theirs, ours))
+        if venue is Venue.BINANCE_USDM:
+            theirs_pos = await lv.positions()
+            for coin in sorted(set(theirs_pos) | set(self.ledger.perps)):
+                ours = float(self.ledger.perps[coin].qty) if coin in self.ledger.perps else 0.0
+                if abs(theirs_pos.get(coin, 0.0) - ours) > 1e-12:
+                    out.append(Drift(venue.value, f"position:{coin}", theirs_pos.get(coin, 0.0), ours))
+        return out
+
+    def venue_stats(self) -> dict[str, dict[str, int]]:
+        return {v.value: lv.stats.to_dict() for v, lv in self.venues.items()}
+
+    def open_exposure(self) -> list[tuple[str, str, float]]:
+        """(venue, coin, signed qty) each open pair position holds: what a flatten has to trade back."""
+        out = []
+        for pos in self.portfolio.open_positions():
+            for venue, held in pos.coin.items():
+                if held != 0:
+                    out.append((venue, pos.symbol, float(held)))
+        return out

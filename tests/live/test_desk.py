@@ -1,0 +1,160 @@
+"""LiveDesk against the simulator: the paper desk's guards and ledger, with real signed orders."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from config.schema import DomainParams
+from domain.orders import Direction, OrderIntent, Purpose, Side
+from domain.params import FxParams, Market, RiskLimits, StrategyParams
+from domain.venues import Venue
+from live.desk import LiveDesk, protective_price
+from tests.live.sim_venues import SIM_RULES, live_venue
+from tests.sim.support import KEY, running_sim, step_venue
+
+FX = 1383.7
+
+
+def params(hedge: str = "inventory", policy: str = "unwind", **risk) -> DomainParams:
+    return DomainParams(StrategyParams(hedge=hedge), RiskLimits(**risk), FxParams("fixed", FX),
+                        Market(dict(SIM_RULES), leg_risk_policy=policy))
+
+
+@asynccontextmanager
+async def desk_on(sim, hedge: str = "inventory", **kw):
+    venues = (Venue.UPBIT, Venue.BINANCE_USDM if hedge == "perp" else Venue.BINANCE)
+    async with AsyncExitStack() as stack:
+        lvs = {v: await stack.enter_async_context(live_venue(sim, v)) for v in venues}
+        books = [step_venue(sim, v.value) for v in venues]
+        desk = await LiveDesk.open(["BTC"], params(hedge, **kw.pop("p", {})), lvs, **kw)
+        desk.on_books(books)
+        yield desk
+
+
+def intent(desk, purpose=Purpose.ENTRY, direction=Direction.RICH, qty=0.01, pid="BTC-p1") -> OrderIntent:
+    return OrderIntent(f"{pid}-{purpose.value}", "BTC", desk.now, purpose, direction, qty, 0.002, "test", pid)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def new_orders(sim) -> list[dict]:
+    return [e for e in sim.journal("order") if e["event"] == "new"]
+
+
+def test_protective_price_stays_on_tick_and_beyond_the_reference() -> None:
+    upbit = SIM_RULES[Venue.UPBIT]
+    assert protective_price(upbit, 159_500_000, Side.BUY, 50) == 160_297_000
+    assert protective_price(upbit, 159_500_000, Side.SELL, 50) == 158_703_000
+    # a band narrower than the tick: the reference rounded outward, never inside it
+    assert protective_price(upbit, 159_500_500, Side.BUY, 0.01) == 159_501_000
+    assert protective_price(SIM_RULES[Venue.BINANCE], 115_279.255, Side.SELL, 0.1) == 115_278.11
+    assert protective_price(SIM_RULES[Venue.BINANCE], 115_279.255, Side.SELL, 0.001) == 115_279.25
+
+
+def test_entry_and_exit_trade_both_venues_and_close_a_round_trip_that_reconciles(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as desk:
+            await desk.submit(intent(desk))
+            news = desk.take_news()
+            assert [n.kind for n in news] == ["opened"] and news[0].view.qty == pytest.approx(0.01)
+            sides = [(e["venue"], e["side"], e["tif"]) for e in new_orders(sim)]
+            assert sides == [("upbit", "sell", "IOC"), ("binance", "buy", "IOC")]
+            await desk.submit(intent(desk, Purpose.EXIT))
+            assert [n.kind for n in desk.take_news()] == ["closed"]
+            (rt,) = desk.portfolio.round_trips
+            assert rt.exit_reason == "test" and rt.fees_krw > 0 and rt.qty == pytest.approx(0.01)
+            assert len(new_orders(sim)) == 4 and len(desk.trace.fills) == 4
+            report = await desk.reconcile()
+            assert report.ok, report   # ledger (plus Binance's coin-paid fee) equals the venues to the unit
+            assert desk.fee_shift[("binance", "BTC")] < 0, "Binance spot took its buy fee in BTC"
+    run(scenario())
+
+
+def test_a_rejected_leg_is_unwound_with_a_real_order(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as desk:
+            sim.engine.fund("binance", KEY, "USDT", -1_999_990.0)   # the venue now refuses the Binance buy
+            await desk.submit(intent(desk))
+            orders = new_orders(sim)
+            assert [(e["venue"], e["side"]) for e in orders] == [("upbit", "sell"), ("upbit", "buy")], \
+                "Upbit sold, Binance refused, the unwind bought the coin back on Upbit"
+            assert [e["reason"] for e in sim.journal("reject")] == ["insufficient"]
+            assert [n.kind for n in desk.take_news()] == ["closed"]
+            (rt,) = desk.portfolio.round_trips
+            assert rt.exit_reason == "failed_entry" and rt.leg_risk_krw > 0 and rt.pnl_krw < 0
+            assert desk.portfolio.positions["BTC-p1"].state == "failed"
+            assert any("refused" in a and "InsufficientFunds" in a for a in desk.trace.alerts)
+            report = await desk.reconcile()
+            assert [(d.venue, d.what) for d in report.drifts] == [("binance", "USDT")], \
+                "only the withdrawal made outside the desk shows as drift"
+            assert report.drifts[0].delta == pytest.approx(-1_999_990.0)
+    run(scenario())
+
+
+def test_complete_policy_retries_the_missing_leg_then_unwinds(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim, p={"policy": "complete"}) as desk:
+            sim.engine.fund("binance", KEY, "USDT", -1_999_990.0)
+            await desk.submit(intent(desk))
+            # Binance refused the entry buy and its completion; the second attempt unwinds on Upbit
+            assert [e["reason"] for e in sim.journal("reject")] == ["insufficient", "insufficient"]
+            assert [(e["venue"], e["side"]) for e in new_orders(sim)] == [("upbit", "sell"), ("upbit", "buy")]
+            purposes = [o.purpose for o in desk.trace.orders]
+            assert purposes == [Purpose.ENTRY, Purpose.ENTRY, Purpose.COMPLETE, Purpose.UNWIND]
+            assert desk.portfolio.positions["BTC-p1"].state == "failed"
+    run(scenario())
+
+
+def test_guards_block_before_any_order_and_record_the_guard(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as desk:
+            desk.portfolio.risk.degraded_venues.add("binance")
+            await desk.submit(intent(desk, pid="BTC-p1"))
+            desk.portfolio.risk.degraded_venues.clear()
+            desk.portfolio.risk.frozen = "kill switch: test"
+            await desk.submit(intent(desk, pid="BTC-p2"))
+            assert [(d.guard, d.tier) for d in desk.portfolio.decisions] == [
+                ("venue_degraded", "venue"), ("kill_switch", "global")]
+            assert [n.kind for n in desk.take_news()] == ["rejected", "rejected"]
+            assert sim.journal("order") == []
+    run(scenario())
+
+
+def test_perp_hedge_goes_long_then_exits_reduce_only_and_books_funding(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim, hedge="perp") as desk:
+            await desk.submit(intent(desk))
+            assert await desk.venues[Venue.BINANCE_USDM].positions() == {"BTC": pytest.approx(0.01)}
+            assert await desk.book_funding() == 1 and await desk.book_funding() == 0, "once per period"
+            assert desk.ledger.funding < 0, "a long pays a positive rate"
+            await desk.submit(intent(desk, Purpose.EXIT))
+            exits = [o.request for o in sim.engine.orders_of("binance_usdm", KEY)]
+            assert [(r.side, r.reduce_only) for r in exits] == [("buy", False), ("sell", True)]
+            assert await desk.venues[Venue.BINANCE_USDM].positions() == {}
+            report = await desk.reconcile()
+            # the simulator settles no funding: the booked payment is the only difference
+            assert [(d.venue, d.what) for d in report.drifts] == [("binance_usdm", "USDT")]
+            assert report.drifts[0].delta == pytest.approx(-float(desk.ledger.funding))
+    run(scenario())
+
+
+def test_an_order_lost_in_an_outage_is_settled_by_reconcile_not_resent(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as desk:
+            await sim.fault({"kind": "http_error", "venue": "binance", "status": 503, "fraction": 1.0,
+                             "after": True})
+            await desk.submit(intent(desk))
+            assert list(desk.unresolved) == ["BTC-p1-entry-binance-2"]
+            assert "binance" in desk.portfolio.risk.degraded_venues
+            assert desk.portfolio.positions["BTC-p1"].state == "opening", "waits for the venue's word"
+            await sim.fault({"kind": "clear", "venue": "binance"})
+            report = await desk.reconcile()
+            assert report.booked == ("BTC-p1-entry-binance-2",) and report.ok, report
+            assert [n.kind for n in desk.take_news()] == ["opened"]
+            assert len([e for e in new_orders(sim) if e["venue"] == "binance"]) == 1, "placed once, never resent"
+    run(scenario())
