@@ -125,12 +125,16 @@ class Ledger:
         self.funding += amount
 
     def to_dict(self) -> dict:
-        """Plain, exact (strings) state for snapshots."""
+        """Plain, exact (strings) state for snapshots.
+
+        Insertion order is kept, not sorted: valuations sum floats over these maps in that order,
+        so a restored ledger must iterate exactly like the one it was taken from.
+        """
         return {
-            "balances": [[v, a, str(x)] for (v, a), x in sorted(self.balances.items())],
-            "initial": [[v, a, str(x)] for (v, a), x in sorted(self.initial.items())],
-            "fees": [[v, a, str(x)] for (v, a), x in sorted(self.fees.items())],
-            "perps": {c: [str(p.qty), str(p.cost)] for c, p in sorted(self.perps.items())},
+            "balances": [[v, a, str(x)] for (v, a), x in self.balances.items()],
+            "initial": [[v, a, str(x)] for (v, a), x in self.initial.items()],
+            "fees": [[v, a, str(x)] for (v, a), x in self.fees.items()],
+            "perps": {c: [str(p.qty), str(p.cost)] for c, p in self.perps.items()},
             "funding": str(self.funding),
             "seen": sorted(self._seen),
         }

@@ -85,11 +85,12 @@ class RiskState:
         self.route_trades.setdefault(symbol, deque()).append(ts_ms)
 
     def to_dict(self) -> dict:
-        return {"consecutive_losses": self.consecutive_losses, "paused_until": self.paused_until,
+        """Plain copies (never the live dicts), so a taken snapshot does not change afterwards."""
+        return {"consecutive_losses": dict(self.consecutive_losses), "paused_until": dict(self.paused_until),
                 "route_trades": {k: list(v) for k, v in self.route_trades.items()},
                 "daily_pnl": {str(k): v for k, v in self.daily_pnl.items()},
                 "degraded_venues": sorted(self.degraded_venues), "frozen": self.frozen,
-                "triggers": self.triggers}
+                "triggers": dict(self.triggers)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "RiskState":
