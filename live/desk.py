@@ -12,7 +12,6 @@ resent: it waits in `unresolved` until `reconcile()` finds it by its client id.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -20,26 +19,16 @@ from typing import Any
 
 from domain.fills import _fill as domain_fill   # the paper fill's own constructor (slippage vs ref)
 from domain.ledger import ZERO, dec
-from domain.orders import Fill, Order, OrderIntent, Purpose, Side
-from domain.venues import Venue, VenueRules
+from domain.orders import Fill, Order, OrderIntent, Purpose
+from domain.venues import Venue
 from live.errors import OrderRejected, OrderRuleError, VenueAuthError, VenueError, VenueUnavailable
 from live.redact import redact
-from live.venue import LiveVenue, PlaceRequest, VenueOrder
+from live.killswitch import Exposure, KillReport, KillSwitch
+from live.venue import LiveVenue, PlaceRequest, VenueOrder, protective_price
 from paper.desk import News, PaperDesk
 
+AUTO_KILL = ("stuck_leg", "daily_loss")   # breaches that engage the kill switch by themselves
 BALANCE_TOLERANCE = 1e-6   # absolute: float venue amounts against the ledger's 1e-8 Decimals
-
-
-def protective_price(rules: VenueRules, ref: float, side: Side, band_bps: float) -> float:
-    """A limit `band_bps` beyond the reference price, on the tick, never inside the reference."""
-    raw = ref * (1 + band_bps / 1e4) if side is Side.BUY else ref * (1 - band_bps / 1e4)
-    price = rules.round_price(raw, side.value)
-    tick = rules.tick_at(ref)
-    if side is Side.BUY and price < ref:
-        price = round(math.ceil(ref / tick - 1e-9) * tick, 10)
-    if side is Side.SELL and price > ref:
-        price = round(math.floor(ref / tick + 1e-9) * tick, 10)
-    return price
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +76,7 @@ class LiveDesk(PaperDesk):
 
     def __init__(self, symbols: list[str], strategy: Any, limits: Any, market: Any, fx: Any, balances: dict, *,
                  venues: Mapping[Venue, LiveVenue], order_style: str = "limit_ioc", band_bps: float = 50.0,
+                 kill_switch: KillSwitch | None = None, kill_on: tuple[str, ...] = AUTO_KILL,
                  **engine_kw: Any) -> None:
         super().__init__(symbols, strategy, limits, market, fx, balances, **engine_kw)
         if order_style not in ("limit_ioc", "market"):
@@ -103,6 +93,13 @@ class LiveDesk(PaperDesk):
         self.sent: dict[str, str] = {}                  # order id -> client id, every order sent
         self.fee_shift: dict[tuple[str, str], Decimal] = {}  # what venue balances differ by, by design
         self._tasks: set[asyncio.Task] = set()
+        unknown = set(kill_on) - set(AUTO_KILL)
+        if unknown:
+            raise ValueError(f"LiveDesk: kill_on {sorted(unknown)} unknown; expected some of {AUTO_KILL}")
+        self.kill_switch, self.kill_on = kill_switch, tuple(kill_on)
+        self.kill_reports: list[KillReport] = []
+        self._seen_stuck = 0
+        self._seen_decisions = 0
 
     @classmethod
     async def open(cls, symbols: list[str], params: Any, venues: Mapping[Venue, LiveVenue], **kw: Any) -> "LiveDesk":
@@ -121,6 +118,7 @@ class LiveDesk(PaperDesk):
             return
         PaperDesk.submit(self, intent)
         await self.drain()
+        await self._auto_kill()
 
     async def drain(self) -> None:
         """Wait until no order is in flight (follow-up orders included)."""
@@ -148,6 +146,33 @@ class LiveDesk(PaperDesk):
             self.portfolio.apply_funding(funding_id, coin, quote.rate, quote.mark_price)
             booked += 1
         return booked
+
+    # ---- kill switch ----
+    async def kill(self, reason: str, policy: str | None = None) -> KillReport:
+        """Freeze new trading, then cancel everything and flatten or freeze what the desk holds."""
+        if self.kill_switch is None:
+            raise RuntimeError("LiveDesk.kill: no kill switch configured")
+        self.portfolio.risk.frozen = reason
+        await self.drain()
+        exposures = [Exposure(Venue(v), coin, qty) for v, coin, qty in self.open_exposure()]
+        report = await self.kill_switch.engage(reason, exposures, policy)
+        self.kill_reports.append(report)
+        self.trace.alerts.append(f"kill switch ({report.policy}) for {reason}: {len(report.cancelled)} cancelled, "
+                                 f"{len(report.closed)} closed, left open: "
+                                 f"{list(report.not_cancelled + report.not_closed) or 'nothing'}")
+        return report
+
+    async def _auto_kill(self) -> None:
+        """Engage the kill switch on a breach named in kill_on (once: a frozen desk stays frozen)."""
+        stuck = self.portfolio.stuck_legs[self._seen_stuck:]
+        decisions = self.portfolio.decisions[self._seen_decisions:]
+        self._seen_stuck, self._seen_decisions = len(self.portfolio.stuck_legs), len(self.portfolio.decisions)
+        if self.kill_switch is None or self.portfolio.risk.frozen:
+            return
+        if stuck and "stuck_leg" in self.kill_on:
+            await self.kill(f"stuck leg {', '.join(stuck)}")
+        elif "daily_loss" in self.kill_on and any(d.guard == "daily_loss" for d in decisions):
+            await self.kill("daily loss limit reached")
 
     # ---- orders ----
     def _send(self, orders) -> None:

@@ -141,6 +141,18 @@ def check_order_rules(venue: str, rules: VenueRules, req: PlaceRequest) -> None:
                                     f"{rules.min_notional:g} {Venue(venue).quote}")
 
 
+def protective_price(rules: VenueRules, ref: float, side: Side, band_bps: float) -> float:
+    """A limit `band_bps` beyond the reference price, on the tick, never inside the reference."""
+    raw = ref * (1 + band_bps / 1e4) if side is Side.BUY else ref * (1 - band_bps / 1e4)
+    price = rules.round_price(raw, side.value)
+    tick = rules.tick_at(ref)
+    if side is Side.BUY and price < ref:
+        price = round(math.ceil(ref / tick - 1e-9) * tick, 10)
+    if side is Side.SELL and price > ref:
+        price = round(math.floor(ref / tick + 1e-9) * tick, 10)
+    return price
+
+
 def _duplicate(exc: Exception) -> bool:
     return isinstance(exc, ccxt.DuplicateOrderId) or "uplicat" in str(exc)
 
@@ -379,6 +391,13 @@ class LiveVenue:
                           order.amount, order.filled, average, fee_quote, fee_coin, other, order.ts_ms)
 
     # ---- account ----
+    async def best_prices(self, coin: str) -> tuple[float, float]:
+        """(best bid, best ask) from the venue's order book now."""
+        book = await self._call("fetch_order_book", self.exchange.fetch_order_book, self.symbol(coin), 5)
+        if not book.get("bids") or not book.get("asks"):
+            raise VenueError(self.name, f"order book of {self.symbol(coin)} is empty on one side")
+        return float(book["bids"][0][0]), float(book["asks"][0][0])
+
     async def open_orders(self, coin: str | None = None) -> list[VenueOrder]:
         raw = await self._call("fetch_open_orders", self.exchange.fetch_open_orders,
                                self.symbol(coin) if coin else None)

@@ -11,7 +11,10 @@ from config.schema import DomainParams
 from domain.orders import Direction, OrderIntent, Purpose, Side
 from domain.params import FxParams, Market, RiskLimits, StrategyParams
 from domain.venues import Venue
-from live.desk import LiveDesk, protective_price
+from live.backoff import Backoff
+from live.desk import LiveDesk
+from live.killswitch import KillSwitch
+from live.venue import protective_price
 from tests.live.sim_venues import SIM_RULES, live_venue
 from tests.sim.support import KEY, running_sim, step_venue
 
@@ -157,4 +160,37 @@ def test_an_order_lost_in_an_outage_is_settled_by_reconcile_not_resent(data: Pat
             assert report.booked == ("BTC-p1-entry-binance-2",) and report.ok, report
             assert [n.kind for n in desk.take_news()] == ["opened"]
             assert len([e for e in new_orders(sim) if e["venue"] == "binance"]) == 1, "placed once, never resent"
+    run(scenario())
+
+
+def test_a_stuck_leg_engages_the_kill_switch_by_itself(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as desk:
+            desk.kill_switch = KillSwitch(desk.venues, "flatten", Backoff(0.01, 2.0, 0.05, 1000), deadline_s=5)
+            sim.engine.fund("binance", KEY, "USDT", -1_999_990.0)   # the Binance buy is refused
+            sim.engine.fund("upbit", KEY, "KRW", -99_999_000.0)     # and so is every Upbit buy back
+            await desk.submit(intent(desk))
+            assert desk.portfolio.stuck_legs == ["BTC-p1"]
+            assert desk.portfolio.risk.frozen == "stuck leg BTC-p1"
+            (report,) = desk.kill_reports
+            assert not report.ok and report.not_closed[0].startswith("upbit BTC -0.01")
+            assert "InsufficientFunds" in report.not_closed[0]
+            assert any(a.startswith("kill switch (flatten) for stuck leg") for a in desk.trace.alerts)
+            await desk.submit(intent(desk, pid="BTC-p2"))
+            assert desk.portfolio.decisions[-1].guard == "kill_switch"
+    run(scenario())
+
+
+def test_the_daily_loss_breach_engages_the_kill_switch_and_freezes(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as desk:
+            desk.kill_switch = KillSwitch(desk.venues, "freeze", Backoff(0.01, 2.0, 0.05, 1000))
+            resting = await desk.venues[Venue.UPBIT].exchange.create_order("BTC/KRW", "limit", "buy", 0.01, 100_000_000)
+            desk.portfolio.risk.daily_pnl[desk.now // 86_400_000] = -10_000_000.0
+            await desk.submit(intent(desk))
+            assert desk.portfolio.decisions[-1].guard == "daily_loss"
+            (report,) = desk.kill_reports
+            assert report.ok and report.policy == "freeze" and report.reason == "daily loss limit reached"
+            assert report.cancelled == (f"upbit {resting['id']} BTC buy 0.01",)
+            assert sim.journal("order")[-1]["event"] == "canceled"
     run(scenario())
