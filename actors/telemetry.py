@@ -1,49 +1,56 @@
-"""Telemetry: the client every actor uses to report metrics to the one MetricsActor.
+"""Telemetry: the client every actor uses to report metrics (MetricsActor) and alerts (AlertDispatcherActor).
 
-Ray actors live in separate processes, so each keeps a small buffer (metrics.batch) and sends it
-in one `push` call every `flush_ms` from a daemon thread: the hot path only appends under a lock
-(microseconds), never makes a Ray call. Updates are checked where they are made (a typo raises at
-the caller). Sends are fire-and-forget; their outcome is looked at on the next flush, and when
-the MetricsActor stops answering batches are dropped and counted rather than piling up.
+Ray actors live in separate processes, so each keeps a small buffer (metrics.batch, plus a list of
+alerts) and sends it in one call per destination every `flush_ms` from a daemon thread: the hot
+path only appends under a lock (microseconds), never makes a Ray call. Updates and alerts are
+checked where they are made (a typo raises at the caller); a P0 alert goes out at once. Sends are
+fire-and-forget; their outcome is looked at on the next flush, and when a destination stops
+answering, batches are dropped and counted rather than piling up.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
 import ray
 
+from alerts.events import Alert, Severity
 from metrics.batch import BatchBuffer, batch_size
 
 log = logging.getLogger("actors.telemetry")
-MAX_IN_FLIGHT = 20     # unanswered pushes before new batches are dropped (metrics actor hung or gone)
+MAX_IN_FLIGHT = 20     # unanswered sends before new batches are dropped (destination hung or gone)
 
 
 class Telemetry:
-    """inc/set/observe buffer updates; a thread pushes them to `sink` (a MetricsActor handle).
+    """inc/set/observe/hop buffer metric updates, alert() buffers alerts; a thread sends both.
 
-    `sink` None keeps checking updates but sends nothing (metrics turned off in the profile).
+    `sink`: a MetricsActor handle; `alerts`: an AlertDispatcherActor handle. Either may be None:
+    metric updates are then checked and discarded (metrics off in the profile), alerts are
+    written to this process's log so none is lost silently.
     """
 
-    def __init__(self, sink: Any, source: str, flush_ms: int = 250, max_buffered: int = 20_000):
+    def __init__(self, sink: Any, source: str, flush_ms: int = 250, max_buffered: int = 20_000,
+                 alerts: Any = None):
         if not isinstance(source, str) or not source:
             raise ValueError(f"telemetry: source must be a non-empty string, got {source!r}")
         if not 1 <= flush_ms <= 60_000:
             raise ValueError(f"telemetry {source}: flush_ms {flush_ms} outside 1..60000")
         if max_buffered < 1:
             raise ValueError(f"telemetry {source}: max_buffered {max_buffered} must be >= 1")
-        self.sink, self.source = sink, source
+        self.sink, self.alerts, self.source = sink, alerts, source
         self.flush_s, self.max_buffered = flush_ms / 1000, max_buffered
-        self.counts = {"pushes": 0, "updates": 0, "failed": 0, "dropped": 0}
+        self.counts = {"pushes": 0, "updates": 0, "alerts": 0, "failed": 0, "dropped": 0}
         self._buffer = BatchBuffer()
-        self._lock = threading.Lock()          # guards the buffer (the hot path)
-        self._send_lock = threading.Lock()     # guards in-flight pushes and counters
+        self._pending_alerts: list[Alert] = []
+        self._lock = threading.Lock()          # guards the buffers (the hot path)
+        self._send_lock = threading.Lock()     # guards in-flight sends and counters
         self._in_flight: deque = deque()
         self._stop = threading.Event()
         self._thread = None
-        if sink is not None:
+        if sink is not None or alerts is not None:
             self._thread = threading.Thread(target=self._run, name=f"telemetry-{source}", daemon=True)
             self._thread.start()
 
@@ -60,27 +67,35 @@ class Telemetry:
         """One latency sample of a decision-path hop (metrics.registry.HOPS)."""
         self._add("observe", "hop_latency", {"hop": hop}, seconds)
 
+    def alert(self, severity: str | int | Severity, kind: str, message: str, symbol: str | None = None,
+              **fields: Any) -> None:
+        """Queue an alert from this source, stamped now; a bad one raises here. P0 is sent at once."""
+        alert = Alert(severity, kind, self.source, symbol, message, time.time_ns() // 1_000_000, fields)
+        with self._lock:
+            self._pending_alerts.append(alert)
+            full = len(self._pending_alerts) >= self.max_buffered
+        if alert.severity is Severity.P0 or full:
+            self.flush()
+
     def flush(self) -> int:
-        """Send what is buffered now, in one call; return how many updates it carried."""
+        """Send what is buffered now, one call per destination; return how many updates and alerts went."""
         with self._send_lock:     # the thread and a caller with a full buffer may flush at once
             with self._lock:
                 batch = self._buffer.take(self.source)
-            if batch is None or self.sink is None:
-                return 0
-            n = batch_size(batch)
+                alerts, self._pending_alerts = self._pending_alerts, []
             self._reap()
-            if len(self._in_flight) >= MAX_IN_FLIGHT:
-                self.counts["dropped"] += n
-                log.warning("telemetry %s: metrics actor has %d pushes unanswered; dropped %d updates",
-                            self.source, len(self._in_flight), n)
-                return 0
-            self._in_flight.append(self.sink.push.remote(batch))
-            self.counts["pushes"] += 1
-            self.counts["updates"] += n
-            return n
+            sent = 0
+            if batch is not None and self.sink is not None:
+                sent += self._send(self.sink.push, batch, batch_size(batch), "updates")
+            if alerts and self.alerts is None:
+                for alert in alerts:
+                    log.warning("alert (no dispatcher) %s", alert.to_dict())
+            elif alerts:
+                sent += self._send(self.alerts.emit, alerts, len(alerts), "alerts")
+            return sent
 
     def stats(self) -> dict[str, int]:
-        """Pushes sent, updates carried (after coalescing), pushes that failed, updates dropped."""
+        """Metric pushes, updates and alerts sent, sends that failed, items dropped while unanswered."""
         with self._send_lock:
             return dict(self.counts)
 
@@ -94,7 +109,7 @@ class Telemetry:
             if self._in_flight:
                 ray.wait(list(self._in_flight), num_returns=len(self._in_flight), timeout=timeout_s)
                 self._reap()
-        return dict(self.counts)
+            return dict(self.counts)
 
     def _add(self, verb: str, metric: str, labels: dict, value: float) -> None:
         with self._lock:
@@ -103,8 +118,20 @@ class Telemetry:
         if full:   # a burst between two ticks: send now rather than grow without bound
             self.flush()
 
+    def _send(self, method: Any, payload: Any, n: int, what: str) -> int:
+        """One fire-and-forget call, unless too many earlier ones are unanswered (then drop and count)."""
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            self.counts["dropped"] += n
+            log.warning("telemetry %s: %d sends unanswered; dropped %d %s", self.source, len(self._in_flight), n, what)
+            return 0
+        self._in_flight.append(method.remote(payload))
+        self.counts[what] += n
+        if what == "updates":
+            self.counts["pushes"] += 1
+        return n
+
     def _reap(self) -> None:
-        """Collect answers of pushes that finished; count and log the ones that failed."""
+        """Collect answers of sends that finished; count and log the ones that failed."""
         if not self._in_flight:
             return
         done, _ = ray.wait(list(self._in_flight), num_returns=len(self._in_flight), timeout=0)
@@ -112,9 +139,9 @@ class Telemetry:
             self._in_flight.remove(ref)
             try:
                 ray.get(ref)
-            except Exception as exc:  # actor gone or batch refused: metrics must never stop trading
+            except Exception as exc:  # destination gone or a batch refused: never stop trading for it
                 self.counts["failed"] += 1
-                log.warning("telemetry %s: a push failed: %s", self.source, exc)
+                log.warning("telemetry %s: a send failed: %s", self.source, exc)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):

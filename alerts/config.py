@@ -81,6 +81,17 @@ class AlertsConfig:
             raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
+def from_profile(section: Any) -> AlertsConfig:
+    """The checked profile's `alerts` (config.schema.Alerts: bot_token_env, webhook_url_env) as AlertsConfig."""
+    raw: dict[str, Any] = {"log_file": section.log_file}
+    if section.telegram is not None:
+        raw["telegram"] = {"token_env": section.telegram.bot_token_env, "chat_id": section.telegram.chat_id,
+                           "api_url": section.telegram.api_url}
+    if section.slack is not None:
+        raw["slack"] = {"webhook_env": section.slack.webhook_url_env}
+    return AlertsConfig.from_mapping(raw, "profile alerts")
+
+
 def build_dispatcher(config: AlertsConfig, env: Mapping[str, str] | None = None,
                      base_dir: Path | None = None, metrics: Any = None,
                      pending: list[Pending] | tuple[Pending, ...] = ()) -> AlertDispatcherCore:

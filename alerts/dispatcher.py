@@ -45,6 +45,26 @@ class Pending:
         return cls(Alert.from_dict(raw["alert"], f"{where}.alert"), tuple(channels))
 
 
+STATE_VERSION = 1
+
+
+def state_of(pending: Iterable[Pending]) -> dict[str, Any]:
+    """The JSON-able snapshot of undelivered alerts (what AlertDispatcherActor.state returns)."""
+    return {"version": STATE_VERSION, "pending": [p.to_dict() for p in pending]}
+
+
+def pending_from_state(raw: Any, where: str = "alerts state") -> list[Pending]:
+    """Read `state_of` output back; a wrong version or a bad item is named with `where`."""
+    if not isinstance(raw, Mapping) or set(raw) != {"version", "pending"}:
+        raise ValueError(f"{where}: expected a mapping with exactly 'version' and 'pending'")
+    if raw["version"] != STATE_VERSION:
+        raise ValueError(f"{where}: version {raw['version']!r} unknown (this build reads {STATE_VERSION})")
+    items = raw["pending"]
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{where}.pending: expected a list, got {type(items).__name__}")
+    return [Pending.from_dict(item, f"{where}.pending[{i}]") for i, item in enumerate(items)]
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelStats:
     """Counts for one channel since start: delivered, given up on, held by throttling, dropped."""
@@ -84,8 +104,7 @@ class AlertDispatcherCore:
         self._closed = False
         self._workers = {d.name: ChannelWorker(d, queue_size, retry, self._record, self._masker)
                          for d in destinations}
-        for item in pending:
-            self._restore(item)
+        self.restore(pending)
         self._stop_tick = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, args=(tick_s,),
                                         name="alerts-tick", daemon=True)
@@ -121,6 +140,22 @@ class AlertDispatcherCore:
         for worker in self._workers.values():
             worker.stop(timeout_s if not drained else 1.0)
         return self.pending()
+
+    def restore(self, pending: Iterable[Pending]) -> int:
+        """Queue alerts from a snapshot again, each to the channels it was still owed; return how many.
+
+        Delivery is at least once: an alert that was in flight when the snapshot was taken may
+        reach a chat twice after a restart, which beats losing a P0.
+        """
+        items = list(pending)
+        if self._closed:
+            raise RuntimeError("alerts: dispatcher is closed")
+        for i, item in enumerate(items):     # all checked before any is queued
+            if not isinstance(item, Pending):
+                raise TypeError(f"alerts.restore: item {i} is a {type(item).__name__}, expected Pending")
+        for item in items:
+            self._restore(item)
+        return len(items)
 
     def stats(self) -> dict[str, ChannelStats]:
         with self._stats_lock:

@@ -1,12 +1,14 @@
 """Serve one CollectorRegistry over HTTP for Prometheus to scrape."""
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
 from threading import Thread
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.parser import text_string_to_metric_families
 
 _POLL_S = 0.05   # how fast close() is noticed by the serving thread
 
@@ -50,3 +52,11 @@ def serve(registry: CollectorRegistry, port: int = 0, host: str = "127.0.0.1") -
                     daemon=True)
     thread.start()
     return MetricsServer(host, server.server_port, server, thread)
+
+
+def scrape(url: str, timeout_s: float = 2.0) -> dict[tuple[str, tuple], float]:
+    """Read an exporter over HTTP (no proxy) into {(series, sorted label pairs): value}: tests, bench, status."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    text = opener.open(url, timeout=timeout_s).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}

@@ -6,8 +6,8 @@ import ray
 
 from actors.metrics_actor import MetricsActor
 from actors.telemetry import Telemetry
+from metrics.server import scrape
 from tests.actors.test_feed import poll
-from tests.metrics.scrape import scrape
 
 HOP = "arb_hop_latency_seconds"
 
@@ -67,8 +67,9 @@ def test_updates_from_several_actors_are_summed_and_scraped_over_http(metrics_ac
     closed = ray.get([feed.close.remote(), coord.close.remote()])
     assert [c["failed"] + c["dropped"] for c in closed] == [0, 0]
     stats = ray.get(actor.stats.remote())
-    # what the senders counted (after coalescing: a gauge set twice between flushes is sent once) arrived
-    assert sum(c["updates"] for c in closed) == stats["updates"] >= 12
+    # what the senders counted arrived; 13 calls, fewer entries when a flush coalesced the two pnl
+    # sets (one gauge value) or the two book_updates incs (one delta)
+    assert 11 <= sum(c["updates"] for c in closed) == stats["updates"] <= 13
     assert stats["sources"] == ["coordinator", "feed-upbit"] and stats["refused"] == 0
 
 
@@ -82,7 +83,7 @@ def test_bad_updates_raise_where_they_are_made_and_a_bad_batch_is_refused_by_nam
     with pytest.raises(ValueError, match=r"unknown hop 'feed_to_moon'"):
         telemetry.hop("feed_to_moon", 0.001)
     telemetry.inc("round_trips", 2)
-    assert telemetry.close() == {"pushes": 1, "updates": 1, "failed": 0, "dropped": 0}
+    assert telemetry.close() == {"pushes": 1, "updates": 1, "alerts": 0, "failed": 0, "dropped": 0}
     with pytest.raises(ValueError, match=r"from rogue: inc\[0\]: metrics: unknown metric 'moon'"):
         ray.get(actor.push.remote({"source": "rogue", "inc": [["moon", {}, 1], ["round_trips", {}, 1]]}))
     got = scrape(url)

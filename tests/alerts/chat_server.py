@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that gave up on a held request (its timeout) is expected here, not news."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -38,7 +49,7 @@ class ChatServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
         return self
@@ -46,6 +57,17 @@ class ChatServer:
     def bodies(self) -> list:
         with self.lock:
             return [body for _, body in self.requests]
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> list:
+        """Poll until `count` requests arrived; return the bodies, or fail naming what did arrive."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            bodies = self.bodies()
+            if len(bodies) >= count:
+                return bodies
+            time.sleep(0.01)
+        raise AssertionError(f"chat server {self.url}: {len(self.bodies())} of {count} requests "
+                             f"after {timeout_s} s: {self.bodies()}")
 
     def stop(self) -> None:
         if self.hold is not None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from alerts.config import AlertsConfig, build_dispatcher
+from alerts.config import AlertsConfig, SlackConfig, TelegramConfig, build_dispatcher, from_profile
 from alerts.events import Alert, Severity
+from config.loader import load_profile
 from config.paths import PROFILES_DIR
+from config.schema import Slack, Telegram
 from tests.alerts.chat_server import ChatServer
 
 
@@ -64,3 +66,15 @@ def test_missing_secret_names_the_variable_not_a_value(tmp_path):
     routed = AlertsConfig.from_mapping({"log_file": "a.jsonl", "routing": {"P0": ["telegram"]}})
     with pytest.raises(ValueError, match=r"alerts\.routing\.P0: unknown channel 'telegram'"):
         build_dispatcher(routed, env={}, base_dir=tmp_path)
+
+
+def test_a_checked_profile_section_converts_with_its_own_key_names():
+    profile = load_profile("paper-top50-local")
+    section = profile.alerts.model_copy(update={
+        "telegram": Telegram(api_url="http://127.0.0.1:9/tg", bot_token_env="ARB_TG_TOKEN", chat_id="-42"),
+        "slack": Slack(webhook_url_env="ARB_SLACK_HOOK")})
+    config = from_profile(section)
+    assert config.log_file == profile.alerts.log_file
+    assert config.telegram == TelegramConfig("ARB_TG_TOKEN", "-42", "http://127.0.0.1:9/tg")
+    assert config.slack == SlackConfig("ARB_SLACK_HOOK")
+    assert from_profile(profile.alerts).telegram is None

@@ -6,8 +6,7 @@ import socket
 import pytest
 
 from metrics.registry import build_metrics
-from metrics.server import serve
-from tests.metrics.scrape import scrape
+from metrics.server import scrape, serve
 
 
 def test_scrape_shows_names_and_values():
