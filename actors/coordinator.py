@@ -14,9 +14,13 @@ from paper.desk import PaperDesk
 class PortfolioRiskCoordinator:
     """Holds the PaperDesk (domain Portfolio + fill model); strategies are reached through `routes`."""
 
-    def __init__(self, symbols: list[str], params: Any, balances: dict):
-        self.desk = PaperDesk(symbols, params.strategy, params.risk, params.market, params.fx, balances)
+    def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False):
+        self.desk = PaperDesk(symbols, params.strategy, params.risk, params.market, params.fx, balances,
+                              clocked=clocked)
         self.routes: dict[str, Any] = {}
+        self.calls = {"submits_handled": 0, "news_sent": 0}   # lockstep: is every message answered?
+        self.clocked = clocked
+        self.held: list[OrderIntent] = []   # clocked: an instant's intents, approved in symbol order
 
     def set_routes(self, routes: dict[str, Any]) -> None:
         """symbol -> the strategy actor that hosts it."""
@@ -26,8 +30,24 @@ class PortfolioRiskCoordinator:
         self.desk.on_books(books)
         self._publish()
 
+    def close_instant(self) -> None:
+        """Lockstep: the instant is complete; fill what is due and tell the strategies."""
+        self.desk.close_instant()
+        self._publish()
+
     def submit(self, intents: list[OrderIntent]) -> None:
+        self.calls["submits_handled"] += 1
+        if self.clocked:   # shards answer in any order; the engine approves an instant's intents by symbol
+            self.held.extend(intents)
+            return
         for intent in intents:
+            self.desk.submit(intent)
+        self._publish()
+
+    def approve_instant(self) -> None:
+        """Lockstep: every shard has decided the instant; approve its intents in symbol order."""
+        held, self.held = sorted(self.held, key=lambda i: i.symbol), []
+        for intent in held:
             self.desk.submit(intent)
         self._publish()
 
@@ -37,6 +57,10 @@ class PortfolioRiskCoordinator:
             by_actor.setdefault(self.routes[item.symbol], []).append(item)
         for handle, news in by_actor.items():
             handle.on_news.remote(news)
+            self.calls["news_sent"] += 1
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.calls)
 
     def status(self) -> list[dict]:
         """Rows for the live status table."""

@@ -37,12 +37,16 @@ class ExchangeFeedActor:
     book to Parquet (what the strategies saw is what a backtest of the recording replays)."""
 
     def __init__(self, venue: str, ccxt_config: dict[str, Any], symbols: dict[str, str],
-                 sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None):
+                 sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None,
+                 synthetic: bool = False):
         if venue not in CCXT_ID:
             raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(CCXT_ID)}")
         self.venue, self.config, self.symbols, self.sinks = venue, ccxt_config, symbols, sinks
-        self.flush_s = flush_ms / 1000
+        self.flush_s = flush_ms / 1000          # 0: no timer, the caller flushes (lockstep replays)
         self.latest: dict[str, tuple[Book, float]] = {}
+        self.seen_ts: dict[str, int] = {}       # coin -> venue time of the newest book received
+        self.heard: set[str] = set()            # coins whose stream has answered at all (snapshot included)
+        self.staged: dict[str, tuple[Book, float]] = {}
         self.counts = {"updates": 0, "batches": 0, "calls": 0, "resyncs": 0, "reconnects": 0, "malformed": 0,
                        "unstamped": 0}
         self.exchange = None
@@ -50,24 +54,28 @@ class ExchangeFeedActor:
         self.recorder = None
         if record_path is not None:
             from marketdata.parquet_books import BookWriter
-            self.recorder = BookWriter(record_path, source=f"recorded {venue} feed", synthetic=False,
+            self.recorder = BookWriter(record_path, source=f"recorded {venue} feed", synthetic=synthetic,
                                        rows_per_group=10_000)
 
     async def start(self) -> None:
         self.exchange = getattr(ccxtpro, CCXT_ID[self.venue])({**self.config, "enableRateLimit": False})
         await self.exchange.load_markets()
         self.tasks = [asyncio.create_task(self._watch(c, s)) for c, s in self.symbols.items()]
-        self.tasks.append(asyncio.create_task(self._flush_loop()))
+        if self.flush_s > 0:
+            self.tasks.append(asyncio.create_task(self._flush_loop()))
 
     async def _watch(self, coin: str, symbol: str) -> None:
         backoff = 0.1
         while True:
             try:
                 ob = await self.exchange.watch_order_book(symbol)
+                self.heard.add(coin)
                 if ob.get("timestamp") is None:   # a REST snapshot before the first stream event: no venue time yet
                     self.counts["unstamped"] += 1
                     continue
-                self.latest[coin] = (book_from_ccxt(self.venue, coin, ob), time.time())
+                book = book_from_ccxt(self.venue, coin, ob)
+                self.latest[coin] = (book, time.time())
+                self.seen_ts[coin] = book.ts_ms
                 self.counts["updates"] += 1
                 backoff = 0.1
             except asyncio.CancelledError:
@@ -92,18 +100,48 @@ class ExchangeFeedActor:
 
     def flush(self) -> int:
         """Send each sink the latest books of its symbols, with the oldest receive time (for latency)."""
-        if not self.latest:
-            return 0
+        batch = self._take()
+        self._send(batch, self.sinks)
+        return len(batch)
+
+    def _take(self) -> dict[str, tuple[Book, float]]:
         batch, self.latest = self.latest, {}
-        self.counts["batches"] += 1
-        if self.recorder is not None:
-            self.recorder.extend(b for b, _ in batch.values())
-        for handle, wanted in self.sinks:
+        if batch:
+            self.counts["batches"] += 1
+            if self.recorder is not None:
+                self.recorder.extend(b for b, _ in batch.values())
+        return batch
+
+    def _send(self, batch: dict[str, tuple[Book, float]], sinks) -> list:
+        refs = []
+        for handle, wanted in sinks:
             part = [(b, t) for c, (b, t) in batch.items() if wanted is None or c in wanted]
             if part:
-                handle.on_books.remote([b for b, _ in part], min(t for _, t in part))
+                refs.append(handle.on_books.remote([b for b, _ in part], min(t for _, t in part)))
                 self.counts["calls"] += 1
-        return len(batch)
+        return refs
+
+    def seen(self) -> dict[str, int]:
+        """coin -> venue time of the newest book received (lockstep: has the instant arrived?)."""
+        return dict(self.seen_ts)
+
+    def subscribed(self) -> list[str]:
+        """Coins whose stream has answered (lockstep waits for all before it replays)."""
+        return sorted(self.heard)
+
+    def reset(self) -> None:
+        """Lockstep: forget the priming books, so none is forwarded ahead of its instant."""
+        self.latest.clear()
+        self.seen_ts.clear()
+
+    def flush_phase(self, phase: int) -> list:
+        """Lockstep flush in two phases, returning the calls' refs for the caller to wait on: phase 0 sends
+        the batch to the first sink (the coordinator, which fills against it), phase 1 to the others."""
+        if phase == 0:
+            self.staged = self._take()
+            return self._send(self.staged, self.sinks[:1])
+        staged, self.staged = self.staged, {}
+        return self._send(staged, self.sinks[1:])
 
     async def stop(self) -> dict[str, int]:
         """Stop watching, send what is left, close the connection; return the counters."""

@@ -15,22 +15,35 @@ from paper.shard import StrategyShard
 class SymbolStrategyActor:
     """One shard of symbols (one symbol when the shard size is 1)."""
 
-    def __init__(self, symbols: list[str], params: StrategyParams, market: Market, fx: FxParams, coordinator: Any):
-        self.shard = StrategyShard(symbols, params, market, fx)
+    def __init__(self, symbols: list[str], params: StrategyParams, market: Market, fx: FxParams, coordinator: Any,
+                 clocked: bool = False):
+        self.shard = StrategyShard(symbols, params, market, fx, clocked)
         self.coordinator = coordinator
         self.latency_ms: list[float] = []   # feed receive -> decision, one sample per batch
         self.intents = 0
+        self.calls = {"submits_sent": 0, "news_handled": 0}   # lockstep: is every message answered?
 
     def on_books(self, books: list[Book], received_at: float) -> None:
         intents = self.shard.on_books(books)
         self.latency_ms.append((time.time() - received_at) * 1000)
+        self._submit(intents)
+
+    def close_instant(self, ts_ms: int) -> None:
+        """Lockstep: decide the instant now that all its books are in."""
+        self._submit(self.shard.close_instant(ts_ms))
+
+    def on_news(self, news: list) -> None:
+        self.calls["news_handled"] += 1
+        self._submit([i for item in news if (i := self.shard.on_news(item.symbol, item.kind, item.ts_ms, item.view))])
+
+    def _submit(self, intents: list) -> None:
         if intents:
             self.intents += len(intents)
             self.coordinator.submit.remote(intents)
+            self.calls["submits_sent"] += 1
 
-    def on_news(self, news: list) -> None:
-        for item in news:
-            self.shard.on_news(item.symbol, item.kind, item.ts_ms, item.view)
+    def counters(self) -> dict[str, int]:
+        return dict(self.calls)
 
     def stats(self) -> dict:
         return {"symbols": sorted(self.shard.strategies), "intents": self.intents, "latency_ms": list(self.latency_ms)}

@@ -32,10 +32,11 @@ class News:
 class PaperDesk(Engine):
     """Engine whose decisions come from outside: `submit` intents, `on_books` feed batches."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, clocked: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.news: list[News] = []
         self.late_books = 0
+        self.clocked = clocked                   # see paper/lockstep.py
 
     def on_book(self, book: Book) -> None:
         if book.ts_ms >= self.now:
@@ -48,10 +49,19 @@ class PaperDesk(Engine):
         self.trace.books += 1
 
     def on_books(self, books: list[Book]) -> None:
-        """Apply a feed batch in time order, then close the instant (fills due, equity mark)."""
+        """Apply a feed batch in time order, then close the instant (fills due, equity mark).
+
+        Clocked (lockstep): orders due at this instant fill in close_instant, once every feed has
+        delivered it; the instant is marked when the next one's first book arrives (Engine.advance_to).
+        """
         for book in sorted(books, key=lambda b: b.ts_ms):
             self.on_book(book)
-        self.settle()
+        if not self.clocked:
+            self.settle()
+
+    def close_instant(self) -> None:
+        """Lockstep: the instant's books are all in; fill the orders due at it against them."""
+        self.fill_due()
 
     def settle(self) -> None:
         self._dirty.clear()           # strategies are remote: nothing to evaluate here

@@ -12,6 +12,7 @@ from typing import Any
 import ray
 
 from domain.symbols import FX_SYMBOL
+from paper import recording
 from paper.universe import Universe
 
 
@@ -36,7 +37,8 @@ class ActorGraph:
 
 
 def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, dict], *, shard_size: int = 10,
-          flush_ms: int = 20, record_dir: Path | None = None, tag: str = "") -> ActorGraph:
+          flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
+          clocked: bool = False, tag: str = "") -> ActorGraph:
     """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds."""
     at = f"@{tag}" if tag else ""
     from actors.coordinator import PortfolioRiskCoordinator
@@ -44,17 +46,17 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     from actors.strategy import SymbolStrategyActor
 
     coins = list(universe.coins)
-    coord = PortfolioRiskCoordinator.options(name=f"coordinator{at}").remote(coins, params, balances)
-    strategies = [(SymbolStrategyActor.options(name=f"strategy-{i}{at}").remote(s, params.strategy, params.market,
-                                                                             params.fx, coord), s)
+    coord = PortfolioRiskCoordinator.options(name=f"coordinator{at}").remote(coins, params, balances, clocked)
+    strategies = [(SymbolStrategyActor.options(name=f"strategy-{i}{at}").remote(
+                       s, params.strategy, params.market, params.fx, coord, clocked), s)
                   for i, s in enumerate(shards(coins, shard_size))]
     ray.get(coord.set_routes.remote({sym: h for h, syms in strategies for sym in syms}))
     sinks = [(coord, None)] + [(h, frozenset(s) | {FX_SYMBOL}) for h, s in strategies]
     feeds = {}
     for venue, config in ccxt_configs.items():
-        record = str(record_dir / f"{venue}.parquet") if record_dir is not None else None
+        record = str(recording.venue_file(record_dir, venue)) if record_dir is not None else None
         feeds[venue] = ExchangeFeedActor.options(name=f"feed-{venue}{at}").remote(
-            venue, config, universe.symbols[venue], sinks, flush_ms, record)
+            venue, config, universe.symbols[venue], sinks, flush_ms, record, synthetic)
     ray.get([f.start.remote() for f in feeds.values()])
     return ActorGraph(coord, strategies, feeds)
 

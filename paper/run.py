@@ -24,7 +24,7 @@ from backtest.runner import kpi_document
 from domain.kpi import percentile
 from domain.symbols import FX_SYMBOL
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
-from paper import graph
+from paper import graph, recording
 from paper.universe import Universe, rank_by_traded_value, resolve
 from sim import SimThread, ccxt_overrides
 
@@ -144,10 +144,12 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
         actors = graph.start(params, universe, balances, venues.ccxt_configs, shard_size=shard_size,
-                             flush_ms=flush_ms, record_dir=record_dir, tag=run_id)
+                             flush_ms=flush_ms, record_dir=record_dir,
+                             synthetic=venues.source.synthetic, tag=run_id)
         try:
-            write_json_atomic(out_dir / "running.json", {"run_id": run_id, "coins": list(universe.coins),
-                                                         "actors": sorted(actors.handles())})
+            write_json_atomic(out_dir / "running.json", {
+                "run_id": run_id, "coins": list(universe.coins), "actors": sorted(actors.handles()),
+                "starting_balances": [[v, a, x] for (v, a), x in sorted(balances.items())]})
             source = PaperSource(venues.source.source, venues.source.synthetic,
                                  venues.source.notes + tuple(universe.notes()))
 
@@ -163,13 +165,16 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
                                                                                         "exit_code": None})))
         finally:
             feed_stats, shard_stats, desk = graph.stop(actors)
+        if record_dir is not None:
+            recorded = recording.merge(record_dir, list(venues.ccxt_configs), f"recorded {venues.source.source}",
+                                       venues.source.synthetic)
     latencies = [x for s in shard_stats for x in s["latency_ms"]]
     kpi = kpi_now(desk, latencies, {
         "tick_to_decision_ms_avg": round(sum(latencies) / max(len(latencies), 1), 4),
         "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
         "feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
-        "recorded_to": str(record_dir) if record_dir is not None else None,
-        "startup_s": round(trading_from - started, 3)})
+        "recorded_to": str(recorded) if record_dir is not None else None,
+        "startup_s": round(trading_from - started, 3), "checkpoint": False})
     write_json_atomic(out_dir / "kpi.json", kpi)
     pf = desk.portfolio
     write_trade_log(out_dir / "trades.jsonl", desk.trace.orders, desk.trace.fills, pf.round_trips, pf.decisions)

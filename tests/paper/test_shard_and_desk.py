@@ -39,8 +39,10 @@ def test_shard_plus_desk_trades_like_the_engine_when_fed_one_instant_at_a_time(t
         desk.on_books(instant)
         for intent in shard.on_books(instant):
             desk.submit(intent)
-        for news in desk.take_news():
-            shard.on_news(news.symbol, news.kind, news.ts_ms, news.view)
+        while news := desk.take_news():
+            for item in news:
+                if intent := shard.on_news(item.symbol, item.kind, item.ts_ms, item.view):
+                    desk.submit(intent)
 
     for book in books:
         engine.on_book(book)
@@ -51,8 +53,8 @@ def test_shard_plus_desk_trades_like_the_engine_when_fed_one_instant_at_a_time(t
     flush()
     engine.finish()
     desk.finish()
-    got = [(rt.position_id, rt.entry_ts_ms, rt.exit_reason) for rt in desk.round_trips()]
-    want = [(rt.position_id, rt.entry_ts_ms, rt.exit_reason) for rt in engine.round_trips()]
+    got = [(rt.position_id, rt.entry_ts_ms, rt.exit_ts_ms, rt.exit_reason) for rt in desk.round_trips()]
+    want = [(rt.position_id, rt.entry_ts_ms, rt.exit_ts_ms, rt.exit_reason) for rt in engine.round_trips()]
     assert len(want) >= 3
     assert got == want
     assert sum(r.pnl_krw for r in desk.round_trips()) == pytest.approx(sum(r.pnl_krw for r in engine.round_trips()))
