@@ -97,7 +97,7 @@ def check_arming(env: Mapping[str, str], config: ArmingConfig, caps: NotionalCap
         (ARMED_AT, _armed_at_problem(env, config, now_ms)),
         (PER_ORDER_CAP, _cap_problem("per-order", caps.per_order_krw, config.per_order_bounds_krw)),
         (TOTAL_CAP, _total_cap_problem(caps, config)),
-        (API_KEYS, keys_problem or _keys_problem(venues, keys)),
+        (API_KEYS, keys_problem or missing_keys(venues, keys)),
     )
     return ArmingResult(tuple(ArmingFailure(name, msg) for name, msg in checks if msg))
 
@@ -180,7 +180,8 @@ def _total_cap_problem(caps: NotionalCaps, config: ArmingConfig) -> str | None:
     return None
 
 
-def _keys_problem(venues: Iterable[Venue], keys: Mapping[str, ApiKeys]) -> str | None:
+def missing_keys(venues: Iterable[Venue], keys: Mapping[str, ApiKeys]) -> str | None:
+    """Why `keys` cannot trade `venues` (a missing or empty pair), or None."""
     venue_list = list(venues)
     if not venue_list:
         return "the profile names no venue to trade; nothing to check keys for"

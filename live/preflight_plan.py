@@ -21,16 +21,18 @@ class VenueSetup:
     required_free: Mapping[str, float] = field(default_factory=dict)   # currency -> min free amount
     known_order_ids: frozenset[str] = frozenset()                       # from the restored snapshot
     known_positions: Mapping[str, float] = field(default_factory=dict)  # perp symbol -> signed contracts
+    markets: tuple[str, ...] = ()                                       # ccxt symbols the profile trades
 
 
 def live_checks(venues: Mapping[Venue, VenueSetup], secrets_file: Path | None, redis_url: str,
                 database_url: str, max_skew_ms: float = 1000.0) -> list[Check]:
-    """Clock, key, balance, open-order (and perp position) checks per venue, then the infrastructure."""
+    """Connectivity, clock, key, balance, open-order (and perp position) checks per venue, then the infrastructure."""
     if not venues:
         raise ValueError("preflight: the profile trades no venue")
     checks = []
     for venue, s in venues.items():
         checks += [
+            Check(f"{venue.value}.connect", lambda v=venue, s=s: venue_checks.connect_check(v, s.exchange, s.markets)),
             Check(f"{venue.value}.clock", lambda v=venue, s=s: venue_checks.clock_check(v, s.exchange, max_skew_ms)),
             Check(f"{venue.value}.api_key", lambda v=venue, s=s: venue_checks.key_permissions_check(v, s.exchange, s.keys)),
             Check(f"{venue.value}.balance", lambda v=venue, s=s: venue_checks.balance_check(v, s.exchange, s.required_free)),

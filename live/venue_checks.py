@@ -1,14 +1,16 @@
 """Preflight checks against one venue through an async ccxt-like exchange object.
 
 Only ccxt's unified methods (fetch_time, fetch_balance, fetch_open_orders, fetch_positions) and
-its implicit endpoints (Binance sapi_get_account_apirestrictions, Upbit private_get_api_keys)
-are called, so a real ccxt client, the loopback simulator and a test double all fit.
+its implicit endpoints (Binance sapi_get_account_apirestrictions, Upbit private_get_api_keys and,
+for the Date header, public_get_market_all) are called, so a real ccxt client, the loopback
+simulator and a test double all fit.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from domain.venues import Venue
@@ -24,16 +26,51 @@ def _wall_ms() -> float:
 
 async def clock_check(venue: Venue, exchange: Any, max_skew_ms: float = 1000.0,
                       clock_ms: Callable[[], float] = _wall_ms) -> CheckResult:
-    """The venue answers, and its clock is within `max_skew_ms` of ours (signed requests need it)."""
+    """The venue answers, and its clock is within `max_skew_ms` of ours (signed requests need it).
+
+    Upbit has no time endpoint (ccxt's has['fetchTime'] is unset): its HTTP Date header is read
+    instead, which has one-second resolution, so half a second of doubt is allowed on top.
+    """
     name = f"{venue.value}.clock"
+    by_header = isinstance(getattr(exchange, "has", None), Mapping) and not exchange.has.get("fetchTime")
     sent = clock_ms()
-    server = await exchange.fetch_time()
+    server = await (_date_header_ms(exchange) if by_header else exchange.fetch_time())
     received = clock_ms()
+    if by_header and server is None:
+        return CheckResult(name, False, "the venue's reply carries no readable Date header")
     if not isinstance(server, (int, float)) or isinstance(server, bool) or server <= 0:
         return CheckResult(name, False, f"fetch_time returned {server!r}, not epoch milliseconds")
-    skew = server - (sent + received) / 2  # the server stamped its time about mid round trip
-    detail = f"skew {skew:+.0f} ms (limit {max_skew_ms:.0f}), round trip {received - sent:.0f} ms"
-    return CheckResult(name, abs(skew) <= max_skew_ms, detail)
+    doubt = 500.0 if by_header else 0.0
+    skew = server + doubt - (sent + received) / 2  # the server stamped its time about mid round trip
+    source = " from the Date header (+/-500 ms)" if by_header else ""
+    detail = f"skew {skew:+.0f} ms{source} (limit {max_skew_ms:.0f}), round trip {received - sent:.0f} ms"
+    return CheckResult(name, abs(skew) - doubt <= max_skew_ms, detail)
+
+
+async def _date_header_ms(exchange: Any) -> float | None:
+    """The server's time from the Date header of a light public request (start of its second)."""
+    await exchange.public_get_market_all()
+    raw = (getattr(exchange, "last_response_headers", None) or {}).get("Date")
+    if not raw:
+        return None
+    try:
+        return parsedate_to_datetime(raw).timestamp() * 1000
+    except (TypeError, ValueError):
+        return None
+
+
+async def connect_check(venue: Venue, exchange: Any, markets: Collection[str] = (),
+                        clock_ms: Callable[[], float] = _wall_ms) -> CheckResult:
+    """The venue's public API answers and lists every market the profile trades (ccxt symbols)."""
+    name = f"{venue.value}.connect"
+    sent = clock_ms()
+    listed = await exchange.load_markets()
+    took = clock_ms() - sent
+    missing = sorted(m for m in markets if m not in listed)
+    if missing:
+        return CheckResult(name, False, f"the venue does not list {', '.join(missing)}")
+    return CheckResult(name, True, f"{len(listed)} markets in {took:.0f} ms"
+                                   + (f", {len(markets)} traded ones listed" if markets else ""))
 
 
 async def key_permissions_check(venue: Venue, exchange: Any, keys: ApiKeys | None,

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 
 class FakeExchange:
-    """Answers fetch_time/fetch_balance/fetch_open_orders/fetch_positions from its attributes."""
+    """Answers load_markets/fetch_time/fetch_balance/fetch_open_orders/fetch_positions from its attributes."""
 
-    def __init__(self, server_time_ms=None, free=None, open_orders=(), positions=(), errors=None):
+    def __init__(self, server_time_ms=None, free=None, open_orders=(), positions=(), errors=None, markets=None):
+        self.markets = dict(markets or {"BTC/KRW": {}, "BTC/USDT": {}, "BTC/USDT:USDT": {}})
         self.server_time_ms = server_time_ms
         self.free = dict(free or {})
         self.open_orders = list(open_orders)
@@ -18,6 +19,9 @@ class FakeExchange:
         if method in self.errors:
             raise self.errors[method]
         return value
+
+    async def load_markets(self):
+        return self._answer("load_markets", self.markets)
 
     async def fetch_time(self):
         return self._answer("fetch_time", self.server_time_ms)

@@ -9,7 +9,7 @@ import pytest
 from domain.orders import Side
 from domain.venues import Venue
 from live.errors import OrderRejected, OrderRuleError, VenueUnavailable
-from live.venue import PlaceRequest, client_order_id
+from live.venue import PlaceRequest, check_order_rules, client_order_id
 from tests.live.sim_venues import SIM_RULES, live_venue
 from tests.sim.support import running_sim, step_venue
 
@@ -85,15 +85,21 @@ def test_market_orders_fill_on_every_venue(data: Path, venue: Venue) -> None:
     (Venue.UPBIT, 0.01, 159_000_500.0, "not on the tick 1000"),
     (Venue.UPBIT, 0.00003, 159_000_000.0, "below the minimum 5000 KRW"),
     (Venue.UPBIT, -0.01, 159_000_000.0, "quantity must be a positive number"),
+    (Venue.UPBIT, 0.01, float("nan"), "price nan must be a positive number"),
 ])
-def test_rules_refuse_before_anything_is_sent(data: Path, venue: Venue, qty: float, price: float, message: str) -> None:
+def test_rules_name_what_is_wrong_and_where(venue: Venue, qty: float, price: float, message: str) -> None:
+    with pytest.raises(OrderRuleError, match=message) as err:
+        check_order_rules(venue.value, SIM_RULES[venue], PlaceRequest("r-1", "BTC", Side.BUY, qty, price))
+    assert str(err.value).startswith(f"{venue.value}: buy ") and "(r-1)" in str(err.value)
+
+
+def test_rules_refuse_before_anything_is_sent(data: Path) -> None:
     async def scenario() -> None:
-        async with running_sim(data) as sim, live_venue(sim, venue) as lv:
-            step_venue(sim, venue.value)
-            with pytest.raises(OrderRuleError, match=message) as err:
-                await lv.place(PlaceRequest("r-1", "BTC", Side.BUY, qty, price))
-            assert str(err.value).startswith(f"{venue.value}: buy ") and "(r-1)" in str(err.value)
-            assert sim.journal("order") == [] and lv.stats.orders_sent == 0
+        async with running_sim(data) as sim, live_venue(sim, Venue.BINANCE) as lv:
+            step_venue(sim, "binance")
+            with pytest.raises(OrderRuleError, match="not a multiple of the lot size"):
+                await lv.place(PlaceRequest("r-1", "BTC", Side.BUY, 0.000015, 100_000.0))
+            assert sim.journal("order") == [] and lv.stats.orders_sent == 0 and lv.stats.requests == 1
     run(scenario())
 
 
