@@ -102,7 +102,7 @@ def preflight_command(profile: Any, out_dir: Path | str, *, env: Mapping[str, st
         console.print(f"[red]preflight[/]: profile {profile.name} has mode {profile.mode!r}; preflight is for live profiles")
         return NOT_LIVE
     env = os.environ if env is None else env
-    report = asyncio.run(_preflight(profile, env, known or KnownState(), max_skew_ms, timeout_s, rate_limit))
+    report = asyncio.run(live_preflight(profile, env, known or KnownState(), max_skew_ms, timeout_s, rate_limit))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"profile": profile.name, **json.loads(to_json(report))}
@@ -113,8 +113,9 @@ def preflight_command(profile: Any, out_dir: Path | str, *, env: Mapping[str, st
     return OK if report.ok else FAILED
 
 
-async def _preflight(profile: Any, env: Mapping[str, str], known: KnownState, max_skew_ms: float,
-                     timeout_s: float, rate_limit: bool):
+async def live_preflight(profile: Any, env: Mapping[str, str], known: KnownState, max_skew_ms: float = 1000.0,
+                         timeout_s: float = 20.0, rate_limit: bool = True):
+    """The preflight report for a live profile (what preflight_command prints and a live start requires)."""
     keys, path, problem = resolve_keys(profile, env)
     _protect(keys)
     endpoints = endpoints_of(profile)

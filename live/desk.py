@@ -77,6 +77,7 @@ class LiveDesk(PaperDesk):
     def __init__(self, symbols: list[str], strategy: Any, limits: Any, market: Any, fx: Any, balances: dict, *,
                  venues: Mapping[Venue, LiveVenue], order_style: str = "limit_ioc", band_bps: float = 50.0,
                  kill_switch: KillSwitch | None = None, kill_on: tuple[str, ...] = AUTO_KILL,
+                 max_order_krw: float | None = None, max_total_krw: float | None = None,
                  **engine_kw: Any) -> None:
         super().__init__(symbols, strategy, limits, market, fx, balances, **engine_kw)
         if order_style not in ("limit_ioc", "market"):
@@ -97,6 +98,7 @@ class LiveDesk(PaperDesk):
         if unknown:
             raise ValueError(f"LiveDesk: kill_on {sorted(unknown)} unknown; expected some of {AUTO_KILL}")
         self.kill_switch, self.kill_on = kill_switch, tuple(kill_on)
+        self.max_order_krw, self.max_total_krw = max_order_krw, max_total_krw   # the armed caps
         self.kill_reports: list[KillReport] = []
         self._seen_stuck = 0
         self._seen_decisions = 0
@@ -116,9 +118,29 @@ class LiveDesk(PaperDesk):
             self.trace.alerts.append(f"exit {intent.intent_id} held: positions frozen ({frozen})")
             self.news.append(News(intent.symbol, "rejected", self.now))
             return
+        if intent.purpose is Purpose.ENTRY:
+            intent = self._capped(intent)
+            if intent is None:
+                return
         PaperDesk.submit(self, intent)
         await self.drain()
         await self._auto_kill()
+
+    def _capped(self, intent: OrderIntent) -> OrderIntent | None:
+        """The armed caps: an entry shrinks to the per-order cap; one that breaks the total is refused."""
+        upbit = self.books.get((Venue.UPBIT.value, intent.symbol))
+        if upbit is None or not upbit.asks:
+            return intent           # PaperDesk.submit rejects it for want of a book
+        price, qty = upbit.best_ask, intent.qty
+        if self.max_order_krw is not None:
+            qty = min(qty, self.max_order_krw / price)
+        room = None if self.max_total_krw is None else self.max_total_krw - self.portfolio.exposure().total
+        if room is not None and qty * price > room:
+            self.trace.alerts.append(f"entry {intent.intent_id} refused: {qty * price:,.0f} KRW would pass the "
+                                     f"total cap {self.max_total_krw:,.0f} KRW ({max(room, 0):,.0f} left)")
+            self.news.append(News(intent.symbol, "rejected", self.now))
+            return None
+        return intent if qty >= intent.qty else replace(intent, qty=qty)
 
     async def drain(self) -> None:
         """Wait until no order is in flight (follow-up orders included)."""
@@ -201,6 +223,7 @@ class LiveDesk(PaperDesk):
         request = self.request_for(order)
         self.sent[order.order_id] = venue.client_id(order.order_id)
         try:
+            self._check_cap(order)
             result = await venue.place(request)
         except (OrderRuleError, OrderRejected, VenueAuthError) as exc:   # nothing was placed
             self.trace.alerts.append(f"order {order.order_id} refused: {redact(exc)}")
@@ -213,6 +236,15 @@ class LiveDesk(PaperDesk):
             return
         self.portfolio.risk.degraded_venues.discard(order.venue)
         self._book(order, result)
+
+    def _check_cap(self, order: Order) -> None:
+        """Backstop of the per-order cap on every entry leg, whatever sized it."""
+        if self.max_order_krw is None or order.purpose is not Purpose.ENTRY:
+            return
+        notional = order.qty * order.ref_price * (1.0 if order.venue == Venue.UPBIT.value else self.fx().mid)
+        if notional > self.max_order_krw * (1 + self.band_bps / 1e4):
+            raise OrderRuleError(order.venue, f"{order.order_id}: {notional:,.0f} KRW is above the per-order "
+                                              f"cap {self.max_order_krw:,.0f} KRW")
 
     def _book(self, order: Order, result: VenueOrder | None) -> None:
         """One domain Fill for one finished venue order (qty 0 when it filled nothing or was refused)."""

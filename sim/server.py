@@ -83,6 +83,7 @@ class SimServer:
         self._rules = rules or {}
         self._keepalive_s = keepalive_s
         self._ack = frozenset(ack_replies)   # venues that answer a create before matching it
+        self.requests: dict[str, int] = {}   # HTTP and WebSocket requests received, by venue
         self._runner: web.AppRunner | None = None
         self._replay_task: asyncio.Task | None = None
         for (venue, key), assets in (balances or {}).items():
@@ -175,6 +176,8 @@ class SimServer:
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler) -> web.StreamResponse:
         venue = request.path.split("/", 2)[1] if request.path.count("/") >= 1 else ""
+        if venue in VENUES:
+            self.requests[venue] = self.requests.get(venue, 0) + 1
         if venue not in VENUES or request.headers.get("Upgrade", "").lower() == "websocket":
             return await handler(request)
         latency = self.faults.venues[venue].latency_ms
@@ -230,6 +233,7 @@ class SimServer:
 
     async def _http_status(self, request: web.Request) -> web.Response:
         return json_response({"published": self.replayer.published, "last_ts_ms": self.replayer.last_ts_ms,
+                              "requests": dict(self.requests),
                               "clients": {v: self.hub.count(v) for v in VENUES},
                               "markets": {v: list(c) for v, c in self.board.markets.items()}})
 

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from pathlib import Path
+from typing import Any, AsyncIterator
 
+from config.loader import load_profile
+from config.schema import Endpoint, Fx, Storage
 from domain.venues import Venue, VenueRules
 from live.backoff import Backoff
 from live.exchanges import open_exchange
@@ -34,3 +37,28 @@ async def live_venue(sim: SimServer, venue: Venue, *, backoff: Backoff = FAST, r
         yield lv
     finally:
         await lv.close()
+
+
+VENUE_NAMES = ("upbit", "binance", "binance_usdm")
+
+
+def sim_profile(urls: dict, tmp_path: Path, hedge: str = "inventory", **update: Any):
+    """live-example pointed at the simulator's URLs: fixed FX (the recording has no KRW-USDT book),
+    SQLite under tmp_path, no secrets file; `update` replaces whole sections."""
+    base = load_profile("live-example")
+    fields: dict[str, Any] = {
+        "endpoints": {v: Endpoint(rest=urls[v]["rest"], ws=urls[v]["ws"]) for v in VENUE_NAMES},
+        "fx": Fx(source="fixed", fixed_usdt_krw=1383.7),
+        "storage": Storage(url=f"sqlite:///{tmp_path / 'trades.db'}", redis_url="redis://127.0.0.1:6379/0"),
+        "live": base.live.model_copy(update={"secrets_file": None}),
+        "strategy": base.strategy.model_copy(update={"hedge": hedge})}
+    if hedge == "perp":
+        fields["inventory"] = {"upbit": {"KRW": 1_000_000.0, "BTC": 0.005}, "binance_usdm": {"USDT": 700.0}}
+    fields.update(update)
+    return base.model_copy(update=fields)
+
+
+def key_env(key: str, secret: str) -> dict[str, str]:
+    """The ARB_* variables for one key pair on both accounts."""
+    return {"ARB_UPBIT_ACCESS_KEY": key, "ARB_UPBIT_SECRET_KEY": secret,
+            "ARB_BINANCE_API_KEY": key, "ARB_BINANCE_API_SECRET": secret}

@@ -13,20 +13,20 @@ import pytest
 from rich.console import Console
 
 from config.loader import load_profile
-from config.schema import Endpoint, Fx, Storage
+from config.schema import Endpoint, Storage
 from domain.venues import Venue
 from live.backoff import Backoff
 from live.cli import KnownState, kill_command, preflight_command
 from live.killswitch import Exposure
 from sim import SimThread, ccxt_overrides
 from sim.auth import ApiKey
+from tests.live.sim_venues import VENUE_NAMES, key_env, sim_profile
 from tests.sim.support import BALANCES, recorded_books
 
 SECRET = "cli-test-secret-0123456789abcdef0123456789"
 KEYS = {name: ApiKey(f"cli-{name}-key-0001", SECRET) for name in ("good", "poor", "orders", "perp", "kill")}
 KEYS["withdraw"] = ApiKey("cli-withdraw-key-0001", SECRET, can_withdraw=True)
 KEYS["expired"] = ApiKey("cli-expired-key-0001", SECRET, expire_at="2020-01-01T00:00:00+09:00")
-VENUE_NAMES = ("upbit", "binance", "binance_usdm")
 
 
 def funded(key: str, scale: float = 1.0) -> dict:
@@ -54,23 +54,11 @@ def sim(data: Path):
 
 
 def env_for(name: str) -> dict[str, str]:
-    key = KEYS[name].key
-    return {"ARB_UPBIT_ACCESS_KEY": key, "ARB_UPBIT_SECRET_KEY": SECRET,
-            "ARB_BINANCE_API_KEY": key, "ARB_BINANCE_API_SECRET": SECRET}
+    return key_env(KEYS[name].key, SECRET)
 
 
 def profile_for(sim, tmp_path: Path, hedge: str = "inventory", **update):
-    base = load_profile("live-example")
-    urls = sim.urls()
-    fields = {"endpoints": {v: Endpoint(rest=urls[v]["rest"], ws=urls[v]["ws"]) for v in VENUE_NAMES},
-              "fx": Fx(source="fixed", fixed_usdt_krw=1383.7),
-              "storage": Storage(url=f"sqlite:///{tmp_path / 'trades.db'}", redis_url="redis://127.0.0.1:6379/0"),
-              "live": base.live.model_copy(update={"secrets_file": None}),
-              "strategy": base.strategy.model_copy(update={"hedge": hedge})}
-    if hedge == "perp":
-        fields["inventory"] = {"upbit": {"KRW": 1_000_000.0, "BTC": 0.005}, "binance_usdm": {"USDT": 700.0}}
-    fields.update(update)
-    return base.model_copy(update=fields)
+    return sim_profile(sim.urls(), tmp_path, hedge, **update)
 
 
 def preflight(profile, tmp_path: Path, env: dict, **kw) -> tuple[int, dict, str]:

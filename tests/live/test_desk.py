@@ -194,3 +194,15 @@ def test_the_daily_loss_breach_engages_the_kill_switch_and_freezes(data: Path) -
             assert report.cancelled == (f"upbit {resting['id']} BTC buy 0.01",)
             assert sim.journal("order")[-1]["event"] == "canceled"
     run(scenario())
+
+
+def test_armed_caps_shrink_an_entry_and_refuse_one_past_the_total(data: Path) -> None:
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim, max_order_krw=500_000.0, max_total_krw=800_000.0) as desk:
+            await desk.submit(intent(desk, qty=0.01, pid="BTC-p1"))        # ~1.6M KRW asked, 500k allowed
+            sells = [e for e in new_orders(sim) if e["venue"] == "upbit"]
+            assert len(sells) == 1 and sells[0]["qty"] * desk.books[("upbit", "BTC")].best_ask <= 500_000
+            await desk.submit(intent(desk, qty=0.01, pid="BTC-p2"))        # 500k more would pass 800k in all
+            assert len(new_orders(sim)) == 2 and desk.take_news()[-1].kind == "rejected"
+            assert "would pass the total cap 800,000 KRW" in desk.trace.alerts[-1]
+    run(scenario())
