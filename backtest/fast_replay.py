@@ -1,180 +1,248 @@
-"""Replay column chunks through the engine, running the exact per-event path only where it can matter.
+"""Replay column chunks through the engine, running the exact rules only where a decision can change.
 
-The plain path builds a Book per event and evaluates every touched symbol when its instant
-closes. Most of those evaluations provably change nothing: the symbol is flat with nothing
-pending, no z-score sample is due, and the top-of-book premium (which no depth walk can beat)
-misses the entry threshold. This driver keeps the latest row of each book unbuilt (a Book is
-made only when something reads it), counts the skipped evaluations, and hands the engine only
-the symbols that need the exact rules. Orders, fills, round trips and KPIs are identical to the
-plain path (tests/backtest/test_fast_replay.py holds it to that).
+The per-event path (Engine.on_book) builds a Book per row and evaluates every touched coin when
+its instant closes; almost all of those evaluations provably change nothing. Here each chunk is
+scanned per coin with numpy (backtest/coin_scan.py: touches, z-score samples, entry candidates),
+and the engine is driven only through the instants where something can happen:
+- a coin's entry candidate (flat, out of cooldown) or exit candidate (open position: the exit
+  premium's bounds reach a limit, or the time limit is due);
+- an order falling due, an equity mark, a funding time.
+At such an instant the engine sees the books as they stood then (LazyBooks resolves each key to its
+latest row at a cursor), its own fills first, then the candidates' exact rules. Everything else the
+per-event path does at the other instants (counting evaluations, pushing z-score samples, tracing
+the premium) is done in bulk. Orders, fills, round trips, decisions, premium trace, equity and KPIs
+equal the per-event path's (tests/backtest/test_fast_replay.py holds it to that).
 """
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from typing import Callable, Iterable
 
 import numpy as np
 
+from backtest.chunk_index import ChunkIndex, select, whole_instants
+from backtest.coin_scan import CoinScan, exit_candidates, scan_coin
+from backtest.lazy_books import LazyBooks
 from domain.engine import Engine
 from domain.symbols import FX_SYMBOL
+
+__all__ = ["FastReplay", "LazyBooks", "LocalScans"]
 
 LATENCY_SAMPLE_EVERY = 16  # time one exact instant in 16
 
 
-class LazyBooks(dict):
-    """The engine's latest-book map, holding (chunk, row) until a Book is read, then the Book."""
+class LocalScans:
+    """Scans every coin of the engine in this process."""
 
-    __slots__ = ("built",)
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.rate = engine.fx_params.fixed_usdt_krw if engine.fx_params.source == "fixed" else None
 
-    def __init__(self):
-        super().__init__()
-        self.built = 0  # Books actually made: what the fast path saves shows here
+    def scans(self, index: ChunkIndex) -> dict[str, CoinScan]:
+        eng = self.engine
+        return {s: scan_coin(index, strat, eng.bn_venue, self.rate) for s, strat in eng.strategies.items()}
 
-    def __getitem__(self, key):
-        value = dict.__getitem__(self, key)
-        return self._build(key, value) if type(value) is tuple else value
+    def close(self) -> None:
+        pass
 
-    def get(self, key, default=None):
-        value = dict.get(self, key, default)
-        return self._build(key, value) if type(value) is tuple else value
 
-    def _build(self, key, row):
-        book = row[0].book(row[1])
-        dict.__setitem__(self, key, book)
-        self.built += 1
-        return book
+class _Coin:
+    """A coin's place in the current chunk: its scan, its next exact instant, what is in sync."""
+
+    __slots__ = ("sym", "strat", "scan", "inst", "sample_at", "times", "next_inst", "next_touch", "sig",
+                 "exits", "exits_for", "pushed", "traced", "start_next", "start_last")
+
+    def __init__(self, strat, scan: CoinScan, index: ChunkIndex):
+        self.sym, self.strat, self.scan = strat.symbol, strat, scan
+        self.inst = scan.inst
+        self.sample_at = scan.sample_at.tolist()
+        self.times = index.inst_ts[scan.inst[scan.sample_at]].tolist()
+        self.exits, self.exits_for = None, None
+        self.pushed = self.traced = 0          # samples of this chunk in strat.window / in the trace
+        self.start_next, self.start_last = strat.next_sample_ms, strat.last_premium
+
+    def refresh(self, index: ChunkIndex, from_inst: int, never: int) -> None:
+        """The first touch at or after `from_inst` where the exact rules must run, for the strategy's state now."""
+        strat, scan = self.strat, self.scan
+        self.sig = (strat.pending, strat.position, strat.cooldown_until_ms)
+        k0 = int(np.searchsorted(self.inst, from_inst))
+        touch = None
+        if strat.pending:
+            pass
+        elif strat.position is not None:
+            if self.exits_for is not strat.position:
+                self.exits, self.exits_for = exit_candidates(scan, index, strat, k0), strat.position
+            i = int(np.searchsorted(self.exits, k0))
+            touch = int(self.exits[i]) if i < len(self.exits) else None
+        else:
+            i = max(int(np.searchsorted(scan.entry, k0)), int(np.searchsorted(scan.entry_ts, strat.cooldown_until_ms)))
+            touch = int(scan.entry[i]) if i < len(scan.entry) else None
+        self.next_touch = touch
+        self.next_inst = never if touch is None else int(self.inst[touch])
+
+    def changed(self) -> bool:
+        strat = self.strat
+        return self.sig != (strat.pending, strat.position, strat.cooldown_until_ms)
 
 
 class FastReplay:
     """Drives one Engine (built with books=LazyBooks()) from BookColumns chunks."""
 
-    def __init__(self, engine: Engine, on_chunk: Callable[[int], None] | None = None):
+    def __init__(self, engine: Engine, on_chunk: Callable[[int], None] | None = None, scans=None):
         if not isinstance(engine.books, LazyBooks):
             raise TypeError("FastReplay needs an Engine built with books=LazyBooks()")
         self.engine = engine
         self.on_chunk = on_chunk          # called with the rows applied after each chunk
+        self.source = scans or LocalScans(engine)
         self.latencies: list[float] = []  # ms per exact instant, one in LATENCY_SAMPLE_EVERY
         self.first_ts: int | None = None
-        self._best: dict[tuple[str, str], tuple[float, float]] = {}
-        self._fx_ok = engine.fx_params.source == "fixed"
-        self._fixed_fx = engine.fx_params.source == "fixed"
-        self._skipped: set[str] = set()   # touched this instant with both books in, evaluated by nobody
-        self._exact: set[str] = set()     # touched this instant, handed to the engine
-        self._work_ms = 0                 # engine.next_work_ms(), refreshed after each exact instant
+        self.exact_evaluations = 0        # evaluations run through the engine's exact rules
+        self._carry: dict = {}
         self._exact_instants = 0
-        self._bounds: dict[str, tuple[int, tuple[float, float] | None]] = {}
+        self._wanted = set(engine.strategies) | {FX_SYMBOL}
 
     def run(self, chunks: Iterable) -> Engine:
         """Apply every chunk in order, then finish the engine (in-flight orders, last equity mark)."""
-        for cols in chunks:
-            self.apply(cols)
-        self._close_instant()
+        try:
+            for cols in whole_instants(chunks):
+                self.apply(cols)
+        finally:
+            self.source.close()
         self.engine.finish()
         return self.engine
 
     def apply(self, cols) -> None:
-        """Apply one chunk of books (rows in time order, as the generator and Parquet reader give)."""
-        eng = self.engine
-        wanted = [name in eng.strategies or name == FX_SYMBOL for name in cols.symbols]
-        rows = np.flatnonzero(np.asarray(wanted, dtype=bool)[cols.symbol_code])
-        if not len(rows):
+        """Apply one chunk of whole instants, rows in time order (run() re-cuts chunks that split one)."""
+        cols = self._keep_wanted(cols)
+        if cols is None:
             return
+        self._check_order(cols)
         if self.first_ts is None:
-            self.first_ts = int(cols.ts_ms[rows[0]])
-        bn_venue = eng.bn_venue
-        keys = [[(v, s) for s in cols.symbols] for v in cols.venues]
-        strategies = [eng.strategies.get(s) for s in cols.symbols]
-        fx_code = cols.symbols.index(FX_SYMBOL) if FX_SYMBOL in cols.symbols else -1
-        upbit_code = cols.venues.index("upbit") if "upbit" in cols.venues else -1
-        ts_l = cols.ts_ms[rows].tolist()
-        v_l = cols.venue_code[rows].tolist()
-        s_l = cols.symbol_code[rows].tolist()
-        bid_l = cols.bid_px[rows, 0].tolist()
-        ask_l = cols.ask_px[rows, 0].tolist()
-        row_l = rows.tolist()
-        books, best, exact, skipped = eng.books, self._best, self._exact, self._skipped
-        setbook = dict.__setitem__
-        perf = time.perf_counter_ns
-        for j in range(len(row_l)):
-            ts = ts_l[j]
-            if ts != eng.now:
-                if ts < eng.now:
-                    eng.advance_to(ts, cols.venues[v_l[j]], cols.symbols[s_l[j]])  # raises, naming the book
-                self._close_instant()
-                if exact or ts > self._work_ms:
-                    timed = bool(exact) and self._exact_instants % LATENCY_SAMPLE_EVERY == 0
-                    t0 = perf() if timed else 0
-                    had_exact = bool(exact)
-                    exact.clear()
-                    eng.advance_to(ts)
-                    if timed:
-                        self.latencies.append((perf() - t0) / 1e6)
-                    self._exact_instants += had_exact
-                    self._work_ms = eng.next_work_ms()
-                else:
-                    eng.now = ts
-            v, s = v_l[j], s_l[j]
-            key = keys[v][s]
-            setbook(books, key, (cols, row_l[j]))
-            bid, ask = bid_l[j], ask_l[j]
-            best[key] = (bid, ask)
-            if s == fx_code:
-                if v == upbit_code:
-                    self._fx_ok = self._fixed_fx or (bid == bid and ask == ask)
-                if not self._fixed_fx:
-                    for name in eng.strategies:
-                        self._touch(name, ts, bn_venue)
-            elif strategies[s] is not None:
-                self._touch(cols.symbols[s], ts, bn_venue)
-        eng.trace.books += len(row_l)
+            self.first_ts = int(cols.ts_ms[0])
+        index = ChunkIndex(cols, self._carry)
+        self.engine.books.show(index)
+        scans = self.source.scans(index)
+        coins = [_Coin(self.engine.strategies[s], scans[s], index) for s in self.engine.strategies]
+        exact_before = self.exact_evaluations
+        self._name_premium_series(coins)
+        self._replay(index, coins)
+        self._close_chunk(index, coins, scans, exact_before)
+        self._carry = index.carry_after()
         if self.on_chunk is not None:
-            self.on_chunk(len(row_l))
+            self.on_chunk(index.n)
 
-    def _touch(self, name: str, ts: int, bn_venue: str) -> None:
-        """A book `name` is evaluated on changed: decide whether the exact rules must see it."""
-        if name in self._exact:
-            return
-        strat = self.engine.strategies[name]
-        best = self._best
-        up = best.get(("upbit", name))
-        bn = best.get((bn_venue, name))
-        fx = self._fixed_quote() if self._fixed_fx else best.get(("upbit", FX_SYMBOL))
-        if up is None or bn is None:
-            return               # the engine returns before counting an evaluation
-        need = False
-        if fx is not None and self._fx_ok:
-            if ts >= self._work_ms or ts >= strat.next_sample_ms:
-                need = True      # a fill may land before the evaluation, or a sample is due
-            elif not strat.pending:
-                if strat.position is not None:
-                    need = True  # exits are decided on the exact quotes
-                elif ts >= strat.cooldown_until_ms:
-                    need = self._entry_possible(name, strat, up, bn, fx)
-        if need:
-            self._exact.add(name)
-            self._skipped.discard(name)
-            self.engine.mark_dirty(name)
+    # -- the exact instants ---------------------------------------------------------------------
+    def _replay(self, index: ChunkIndex, coins: list[_Coin]) -> None:
+        eng, books = self.engine, self.engine.books
+        ts, starts, ends = index.inst_ts.tolist(), index.inst_start.tolist(), index.inst_end.tolist()
+        never = len(ts)
+        for c in coins:
+            c.refresh(index, 0, never)
+        work = bisect_left(ts, eng.next_work_ms())
+        perf = time.perf_counter_ns
+        while True:
+            x = min(work, min(c.next_inst for c in coins))
+            if x >= never:
+                break
+            timed = self._exact_instants % LATENCY_SAMPLE_EVERY == 0
+            t0 = perf() if timed else 0
+            books.cursor = starts[x] - 1      # orders due before this instant meet the books before it
+            fills = eng.fill_count
+            eng.advance_to(ts[x])
+            books.cursor = ends[x]
+            eng.fill_due()                    # orders due at this instant fill before it is evaluated
+            if eng.fill_count != fills:
+                for c in coins:
+                    if c.changed():
+                        c.refresh(index, x, never)
+            due = [c for c in coins if c.next_inst == x]
+            for c in due:
+                self._sync(c, index)
+                eng.mark_dirty(c.sym)
+            fills = eng.fill_count
+            if x + 1 < never:
+                eng.advance_to(ts[x + 1])     # settles x, then fills what falls due before the next instant
+            else:
+                eng.settle()                  # the next chunk's first advance fills the rest
+            for c in due:
+                self._after_exact(c, ts[x])
+            for c in (coins if eng.fill_count != fills else due):
+                if c in due or c.changed():
+                    c.refresh(index, x + 1, never)
+            if due:
+                if timed:
+                    self.latencies.append((perf() - t0) / 1e6)
+                self._exact_instants += 1
+                self.exact_evaluations += len(due)
+            work = bisect_left(ts, eng.next_work_ms(), x + 1)
+        books.cursor = index.n - 1
+        if eng.now < ts[-1]:
+            eng.advance_to(ts[-1])            # nothing falls due in between: those instants were taken above
+
+    def _sync(self, c: _Coin, index: ChunkIndex) -> None:
+        """Bring the coin's strategy to the sampling state the per-event path has at its next exact touch."""
+        strat, scan = c.strat, c.scan
+        j = int(scan.seg[c.next_touch])
+        for v in scan.samples[c.pushed:j]:
+            strat.window.push(v)
+        c.pushed = j
+        if j:
+            last = c.times[j - 1]
+            strat.next_sample_ms = last - last % strat.p.z_sample_ms + strat.p.z_sample_ms
+            strat.last_premium = scan.samples[j - 1]
         else:
-            self._skipped.add(name)
+            strat.next_sample_ms, strat.last_premium = c.start_next, c.start_last
+        self._trace_samples(c, j)
 
-    def _entry_possible(self, name: str, strat, up, bn, fx) -> bool:
-        """strat.entry_possible through limits cached until the strategy's next sample moves them."""
-        cached = self._bounds.get(name)
-        if cached is None or cached[0] != strat.next_sample_ms:
-            cached = (strat.next_sample_ms, strat.entry_bounds())
-            self._bounds[name] = cached
-        bounds = cached[1]
-        if bounds is None:
-            return False
-        return up[0] / (bn[1] * fx[1]) >= bounds[0] or up[1] / (bn[0] * fx[0]) <= bounds[1]
+    def _after_exact(self, c: _Coin, now: int) -> None:
+        j = c.pushed
+        if j < len(c.sample_at) and c.sample_at[j] == c.next_touch:   # the exact rules took this sample
+            if c.strat.last_premium != c.scan.samples[j] or c.strat.next_sample_ms <= now:
+                raise RuntimeError(f"fast replay out of step with the exact rules: {c.sym} sample at {now}")
+            c.pushed = c.traced = j + 1
 
-    def _fixed_quote(self) -> tuple[float, float]:
-        q = self.engine.fx()
-        return q.bid, q.ask
+    def _trace_samples(self, c: _Coin, upto: int) -> None:
+        if upto > c.traced:
+            self.engine.trace.premium[c.sym].extend(zip(c.times[c.traced:upto], c.scan.samples[c.traced:upto]))
+            c.traced = upto
 
-    def _close_instant(self) -> None:
-        """Count the evaluations the plain path would have made and this one skipped."""
-        if self._skipped:
-            if self._fx_ok:  # without a USDT/KRW rate the engine returns before counting
-                self.engine.trace.evaluations += len(self._skipped)
-            self._skipped.clear()
+    def _name_premium_series(self, coins: list[_Coin]) -> None:
+        """Create each coin's premium series in the order the per-event path does: by first sample."""
+        series = self.engine.trace.premium
+        first = sorted((int(c.inst[c.sample_at[0]]), c.sym) for c in coins if c.sample_at and c.sym not in series)
+        for _, sym in first:
+            series[sym] = []
+
+    def _close_chunk(self, index: ChunkIndex, coins: list[_Coin], scans: dict, exact_before: int) -> None:
+        """Hand each strategy its sampling state after the chunk; count the evaluations done in bulk."""
+        eng = self.engine
+        for c in coins:
+            self._trace_samples(c, len(c.sample_at))
+            c.strat.window = c.scan.window
+            c.strat.next_sample_ms = c.scan.next_sample_ms
+            if c.scan.samples:
+                c.strat.last_premium = c.scan.samples[-1]
+        exact = self.exact_evaluations - exact_before
+        eng.trace.evaluations += sum(s.evaluations for s in scans.values()) - exact
+        eng.trace.books += index.n
+
+    # -- input checks ---------------------------------------------------------------------------
+    def _keep_wanted(self, cols):
+        wanted = np.array([s in self._wanted for s in cols.symbols], dtype=bool)
+        if wanted.all():
+            return cols if len(cols) else None
+        keep = wanted[cols.symbol_code]
+        return select(cols, keep) if keep.any() else None
+
+    def _check_order(self, cols) -> None:
+        ts, now = cols.ts_ms, self.engine.now
+        back = np.flatnonzero(ts[1:] < ts[:-1])
+        if ts[0] < now or back.size:
+            i = 0 if ts[0] < now else int(back[0]) + 1
+            before = now if i == 0 else int(ts[i - 1])
+            raise ValueError(f"book {cols.venues[cols.venue_code[i]]} {cols.symbols[cols.symbol_code[i]]} at "
+                             f"{int(ts[i])} is older than the clock {before}")
+        if self.first_ts is not None and ts[0] == now:
+            raise ValueError(f"chunk starts inside instant {now}, where the previous chunk ended: pass whole "
+                             f"instants (FastReplay.run re-cuts chunks)")

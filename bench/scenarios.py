@@ -8,11 +8,12 @@ from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 NOTE = "SYNTHETIC DATA: generated books, not a market result."
 
 
-def synthetic_profile(coins: int, trading: bool):
+def synthetic_profile(coins: int, trading: bool, **sections: dict):
     """backtest-synthetic for `coins` coins; `trading` zeroes the taker fees and lowers the entry bar.
 
-    The synthetic premium rarely stretches past the 30 bps of four regular-tier fees, so the
-    shipped profile makes no trades; the trading variant exercises entries, fills and exits.
+    The zero-fee variant exercises entries, fills and exits far more often than the shipped
+    profile (the parity tests and the busy-path benchmark need that). `sections` overrides
+    fields per profile section, e.g. strategy={"take_profit_bps": 40}, risk={...}, fx={...}.
     """
     profile = load_profile("backtest-synthetic")
     update = {"universe": profile.universe.model_copy(update={"top_n": coins})}
@@ -22,10 +23,22 @@ def synthetic_profile(coins: int, trading: bool):
             v: getattr(venues, v).model_copy(update={"taker_fee": 0.0}) for v in ("upbit", "binance", "binance_usdm")})
         update["strategy"] = profile.strategy.model_copy(update={"entry_edge_bps": 2.0, "z_entry": 1.5,
                                                                  "take_profit_bps": 5.0})
+    profile = profile.model_copy(update=update)
+    return with_sections(profile, **sections) if sections else profile
+
+
+def with_sections(profile, **sections: dict):
+    """The profile with fields of its sections replaced (venue sections by name, e.g. venues={"upbit": {...}})."""
+    update = {}
+    for name, fields in sections.items():
+        section = getattr(profile, name)
+        if name == "venues":
+            fields = {v: getattr(section, v).model_copy(update=f) for v, f in fields.items()}
+        update[name] = section.model_copy(update=fields)
     return profile.model_copy(update=update)
 
 
-def synthetic_stream(coins: int, days: float, seed: int = 7) -> Stream:
+def synthetic_stream(coins: int, days: float, seed: int = 7, **config) -> Stream:
     """The generator's stream, as Books (plain path) and as column chunks (fast path)."""
-    market = SyntheticMarket(SyntheticConfig(coins=coins, days=days, seed=seed))
+    market = SyntheticMarket(SyntheticConfig(coins=coins, days=days, seed=seed, **config))
     return Stream(market.books(), (NOTE,), True, market.source, tuple(market.coins), market.column_chunks)

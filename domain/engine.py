@@ -102,9 +102,19 @@ class Engine:
         """Have `symbol` evaluated when the current instant closes (the fast path's exact events)."""
         self._dirty.add(symbol)
 
+    def fill_due(self) -> None:
+        """Fill the orders due at or before now: the first step of closing an instant, before any
+        symbol decides (the backtest's fast path runs it apart to see which strategies it changed)."""
+        self._fill_due(self.now, inclusive=True)
+
+    @property
+    def fill_count(self) -> int:
+        """Fills simulated so far (the fast path compares it to notice that strategies may have changed)."""
+        return self._fill_seq
+
     def settle(self) -> None:
         """Close the current instant: fill orders due now, then let the touched symbols decide."""
-        self._fill_due(self.now, inclusive=True)
+        self.fill_due()
         if self._dirty:
             for symbol in sorted(self._dirty):
                 self.evaluate(symbol)

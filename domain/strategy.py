@@ -31,26 +31,62 @@ class PositionView:
 
 
 class RollingWindow:
-    """Mean and standard deviation of the last `size` samples, recomputed on each push."""
+    """Mean and population standard deviation of the last `size` samples, exact and O(1) per push.
+
+    A double is an integer times 2**-k, so the window keeps its sums as integers at the finest
+    scale any sample needed: pushing and evicting never accumulates rounding. The mean equals
+    math.fsum(values) / n and the variance is the exact one, correctly rounded. (The backtest
+    pushes one sample per coin every z_sample_ms for weeks: recomputing over the window each time
+    was most of its cost.)
+    """
 
     def __init__(self, size: int, samples: list[float] | None = None):
-        self.values: deque[float] = deque(samples or [], maxlen=size)
+        self.values: deque[float] = deque(maxlen=size)
         self.mean = 0.0
         self.std = 0.0
-        self._recompute()
+        self._shift = 0            # the sums are in units of 2**-_shift (squares: 2**-(2 * _shift))
+        self._ints: deque[int] = deque()   # the samples in those units
+        self._s1 = 0
+        self._s2 = 0
+        for x in samples or ():
+            self.push(x)
 
     def push(self, x: float) -> None:
+        try:
+            num, den = x.as_integer_ratio()
+        except (ValueError, OverflowError, AttributeError):
+            raise ValueError(f"z-score window sample {x!r} is not a finite number") from None
+        k = den.bit_length() - 1
+        if k > self._shift:        # a finer sample than any before: rescale, still exact
+            self._rescale(k)
+        shift = self._shift
+        v = num << (shift - k)
+        ints = self._ints
+        if len(ints) == self.values.maxlen:
+            old = ints.popleft()
+            self._s1 -= old
+            self._s2 -= old * old
         self.values.append(x)
-        self._recompute()
+        ints.append(v)
+        s1 = self._s1 = self._s1 + v
+        s2 = self._s2 = self._s2 + v * v
+        n = len(ints)
+        self.mean = s1 / (1 << shift) / n   # int / int rounds correctly, as fsum does
+        self.std = math.sqrt((n * s2 - s1 * s1) / ((n * n) << (2 * shift))) if n > 1 else 0.0
 
-    def _recompute(self) -> None:
-        n = len(self.values)
-        if n == 0:
-            self.mean = self.std = 0.0
-            return
-        self.mean = math.fsum(self.values) / n
-        mean = self.mean  # a list, not a generator: same sum, a third of the time
-        self.std = math.sqrt(math.fsum([(v - mean) ** 2 for v in self.values]) / n) if n > 1 else 0.0
+    def copy(self) -> "RollingWindow":
+        twin = RollingWindow.__new__(RollingWindow)
+        twin.values, twin._ints = self.values.copy(), self._ints.copy()
+        twin.mean, twin.std = self.mean, self.std
+        twin._shift, twin._s1, twin._s2 = self._shift, self._s1, self._s2
+        return twin
+
+    def _rescale(self, k: int) -> None:
+        d = k - self._shift
+        self._ints = deque(v << d for v in self._ints)
+        self._s1 <<= d
+        self._s2 <<= 2 * d
+        self._shift = k
 
     def __len__(self) -> int:
         return len(self.values)
@@ -112,25 +148,53 @@ class SymbolStrategy:
         cheap = baseline - (up_ask / (bn_bid * fx_bid) - 1.0)
         return rich >= need or cheap >= need
 
-    def entry_bounds(self) -> tuple[float, float] | None:
-        """entry_possible as two price-ratio limits for the current window (None: not ready).
+    def entry_bounds(self, window: RollingWindow | None = None) -> tuple[float, float] | None:
+        """entry_possible as two price-ratio limits for a window (default: the strategy's own; None: not ready).
 
         An entry may pass only if up_bid / (bn_ask * fx_ask) >= the first (Upbit rich) or
         up_ask / (bn_bid * fx_bid) <= the second (Upbit cheap); they change only at samples.
         """
-        baseline, ready = self._baseline()
+        window = self.window if window is None else window
+        baseline, ready = self._baseline(window)
         if not ready:
             return None
         need = self.fees + self.p.entry_edge_bps * BPS
         if self.p.mode == "zscore":
-            need = max(need, self.p.z_entry * self.window.std)
+            need = max(need, self.p.z_entry * window.std)
         need -= 2 * SCREEN_MARGIN
         return 1.0 + baseline + need, 1.0 + baseline - need
 
-    def _baseline(self) -> tuple[float, bool]:
+    def exit_bounds(self, baseline: float) -> tuple[float, float]:
+        """For the open position: stop-loss, take-profit and reversal can fire only if the exit
+        quote's premium is <= the first limit or >= the second (a conservative screen).
+
+        RICH locks in (entry - P) - fees: stop at P >= entry - fees + stop, take profit at
+        P <= entry - fees - take, reversal at P <= baseline + exit_edge. CHEAP is the mirror.
+        The backtest bounds P per book between the best levels and the deepest level the
+        position's size needs, and skips the exact exit evaluation when it sits strictly inside.
+        """
+        pos, p = self.position, self.p
+        locked_at = pos.entry_premium - self.fees if pos.direction is Direction.RICH else pos.entry_premium + self.fees
+        stop, take, back = p.stop_loss_bps * BPS, p.take_profit_bps * BPS, p.exit_edge_bps * BPS
+        if pos.direction is Direction.RICH:
+            low, high = max(locked_at - take, baseline + back), locked_at + stop
+        else:
+            low, high = locked_at - stop, min(locked_at + take, baseline - back)
+        return low + 2 * SCREEN_MARGIN, high - 2 * SCREEN_MARGIN
+
+    def exit_due_ms(self) -> int:
+        """When the open position's time-limit exit fires (at the first evaluation from then on)."""
+        return self.position.entry_ts_ms + self.p.max_hold_ms
+
+    def baseline(self, window: RollingWindow | None = None) -> float:
+        """The level the premium is measured from: fixed (absolute) or the window's mean (z-score)."""
+        return self._baseline(self.window if window is None else window)[0]
+
+    def _baseline(self, window: RollingWindow | None = None) -> tuple[float, bool]:
         if self.p.mode == "absolute":
             return self.p.baseline_bps * BPS, True
-        return self.window.mean, len(self.window) >= self.p.z_min_samples and self.window.std > 0
+        window = self.window if window is None else window
+        return window.mean, len(window) >= self.p.z_min_samples and window.std > 0
 
     def _size(self, upbit: Book, binance: Book, direction: Direction) -> float:
         """Target size from the notional, capped to a share of the depth on both sides walked."""
