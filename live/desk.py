@@ -287,7 +287,7 @@ class LiveDesk(PaperDesk):
             booked.append(order_id)
             self._book(order, found)        # None: the venue never saw it, a zero fill
         await self.drain()
-        foreign, drifts = [], []
+        foreign, drifts, failing = [], [], set()
         for v, lv in self.venues.items():
             try:
                 foreign += [f"{v.value} {o.order_id} {o.coin} {o.side.value} {o.amount:g}"
@@ -295,6 +295,12 @@ class LiveDesk(PaperDesk):
                 drifts += await self._drifts(v, lv)
             except VenueError as exc:
                 errors.append(str(redact(exc)))
+                failing.add(v.value)
+        # a venue that answered everything and owes us no order is healthy again
+        failing |= {o.venue for o in self.unresolved.values()} | {e.split(":", 1)[0] for e in errors}
+        for venue in list(self.portfolio.risk.degraded_venues):
+            if venue not in failing:
+                self.portfolio.risk.degraded_venues.discard(venue)
         return ReconcileReport(tuple(booked), tuple(self.unresolved), tuple(foreign), tuple(drifts), tuple(errors))
 
     async def _drifts(self, venue: Venue, lv: LiveVenue) -> list[Drift]:

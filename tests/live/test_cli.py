@@ -216,3 +216,20 @@ def test_kill_command_cancels_and_flattens_and_writes_its_report(sim, tmp_path: 
     assert sorted(doc["closed"]) == ["binance BTC -0.01: buy 0.01", "binance_usdm BTC +0.02: sell 0.02"]
     assert usdm.fetch_positions() == [] or all(not p["contracts"] for p in usdm.fetch_positions())
     assert "Kill switch (flatten): DONE" in console.export_text()
+
+
+def test_python_dash_m_live_runs_preflight_on_a_profile_file(sim, tmp_path: Path, monkeypatch) -> None:
+    import yaml
+
+    from live.__main__ import main
+    profile = profile_for(sim, tmp_path).model_copy(update={"name": "live-sim-check"})
+    path = tmp_path / "live-sim-check.yaml"
+    path.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+    for name, value in env_for("good").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ARB_SECRETS_FILE", raising=False)
+    assert main(["preflight", "--profile", str(path), "--out", str(tmp_path / "pf")]) == 0
+    assert json.loads((tmp_path / "pf" / "preflight.json").read_text())["ok"] is True
+    assert main(["kill", "--profile", str(path), "--policy", "freeze", "--out", str(tmp_path / "k")]) == 0
+    assert json.loads((tmp_path / "k" / "kill.json").read_text())["policy"] == "freeze"
+    assert main(["preflight", "--profile", "backtest-btc", "--out", str(tmp_path / "no")]) == 2

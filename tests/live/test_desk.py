@@ -158,6 +158,7 @@ def test_an_order_lost_in_an_outage_is_settled_by_reconcile_not_resent(data: Pat
             await sim.fault({"kind": "clear", "venue": "binance"})
             report = await desk.reconcile()
             assert report.booked == ("BTC-p1-entry-binance-2",) and report.ok, report
+            assert desk.portfolio.risk.degraded_venues == set(), "the venue answered: no longer degraded"
             assert [n.kind for n in desk.take_news()] == ["opened"]
             assert len([e for e in new_orders(sim) if e["venue"] == "binance"]) == 1, "placed once, never resent"
     run(scenario())

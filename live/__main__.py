@@ -1,0 +1,42 @@
+"""`python -m live preflight|kill --profile NAME`: the live operator commands before main.py wires them.
+
+    python -m live preflight --profile live-example [--out DIR]
+    python -m live kill --profile live-example [--policy flatten|freeze] [--out DIR]
+
+Exit codes: 0 passed / nothing left open, 1 a check failed / something left open, 2 the profile
+cannot be used (not live, or malformed).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from config.errors import ProfileError
+from config.loader import load_profile
+from live.cli import NOT_LIVE, kill_command, preflight_command
+from live.killswitch import POLICIES
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m live", description="live operator commands")
+    ap.add_argument("command", choices=("preflight", "kill"))
+    ap.add_argument("--profile", required=True, help="profile name under config/profiles/ or a YAML path")
+    ap.add_argument("--policy", choices=POLICIES, default="flatten", help="kill: flatten or freeze positions")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where to write preflight.json / kill.json (default <outputs.dir>/<command>-<time>)")
+    args = ap.parse_args(argv)
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        print(f"profile error: {exc}", file=sys.stderr)
+        return NOT_LIVE
+    out = args.out or profile.outputs_dir() / f"{args.command}-{time.strftime('%Y%m%dT%H%M%S')}"
+    if args.command == "preflight":
+        return preflight_command(profile, out)
+    return kill_command(profile, out, args.policy)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
