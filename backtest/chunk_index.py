@@ -93,6 +93,18 @@ class ChunkIndex:
         self.ask = np.concatenate([cols.ask_px[:, 0], [c.ask_px[r, 0] for c, r in rows], [np.nan]])
         self.exists = np.ones(len(self.ts), dtype=bool)
         self.exists[-1] = False
+        self._rate = None
+
+    def rate(self, fx_key: Key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """USDT/KRW (bid, ask, known) at the end of every instant, from the `fx_key` book.
+
+        Worked out once per chunk, not once per coin: an instant whose KRW-USDT book left the
+        quote as it was hands every coin the same rate for free."""
+        if self._rate is None:
+            at = self.latest(fx_key, self.inst_end)
+            bid, ask = self.bid[at], self.ask[at]
+            self._rate = (bid, ask, self.exists[at] & ~np.isnan(bid) & ~np.isnan(ask))
+        return self._rate
 
     def touches(self, symbol: str, also: str | None = None) -> np.ndarray:
         """Ascending ids of the instants holding a row of `symbol` (or of `also`, e.g. KRW-USDT)."""

@@ -57,9 +57,8 @@ def scan_coin(index: ChunkIndex, strat: SymbolStrategy, bn_venue: str, fixed_rat
     up = index.latest(("upbit", sym), end)
     bn = index.latest((bn_venue, sym), end)
     if fixed_rate is None:
-        fx = index.latest(FX_KEY, end)
-        fxb, fxa = index.bid[fx], index.ask[fx]
-        rate_ok = index.exists[fx] & ~np.isnan(fxb) & ~np.isnan(fxa)
+        bid, ask, known = index.rate(FX_KEY)
+        fxb, fxa, rate_ok = bid[inst], ask[inst], known[inst]
     else:
         fxb = fxa = np.full(len(inst), fixed_rate)
         rate_ok = True
