@@ -46,9 +46,10 @@ TRACE_FIELDS = frozenset({"equity", "premium", "markers", "fills", "orders", "al
                           "intents"})
 ENGINE_STATE = frozenset({"ledger", "portfolio", "strategies", "books", "pending", "now", "trace", "_seq",
                           "_fill_seq", "_next_equity", "_next_funding", "_dirty", "_initial_equity"})
-DESK_STATE = frozenset({"news", "late_books"})   # what a PaperDesk adds to the Engine
-SHARD_CONFIG = frozenset({"bn_venue", "fixed_fx"})   # paper/shard.py StrategyShard
-SHARD_STATE = frozenset({"strategies", "books", "now"})
+DESK_CONFIG = frozenset({"clocked"})             # what a PaperDesk adds to the Engine
+DESK_STATE = frozenset({"news", "late_books"})
+SHARD_CONFIG = frozenset({"bn_venue", "fixed_fx", "clocked"})   # paper/shard.py StrategyShard
+SHARD_STATE = frozenset({"strategies", "books", "now", "pending"})
 _DECIMAL_FIELDS = ("krw_delta", "usdt_delta", "fees_krw", "fees_usdt", "funding_usdt")
 _IMPORT_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, InvalidOperation)
 
@@ -243,9 +244,9 @@ def restore_strategies(strategies: dict[str, SymbolStrategy], doc: dict) -> None
 
 def export_shard(shard: Any) -> dict:
     """A strategy shard's state (paper/shard.py StrategyShard, read by its attributes): its strategies,
-    the latest books they decide on and its clock. Without the books a restarted shard would wait for
-    every venue's next update of a symbol before deciding on it again."""
-    return _tag_floats({"kind": "shard", "schema": SCHEMA, "now": shard.now,
+    the latest books they decide on, its clock and the symbols touched but not yet decided. Without
+    the books a restarted shard would wait for every venue's next update of a symbol."""
+    return _tag_floats({"kind": "shard", "schema": SCHEMA, "now": shard.now, "pending": sorted(shard.pending),
                         "strategies": [_strategy(s) for s in shard.strategies.values()],
                         "books": [_book(b) for b in shard.books.values()]})
 
@@ -257,6 +258,7 @@ def restore_shard(shard: Any, doc: dict) -> None:
     books = [_unbook(raw, f"shard.books[{i}]") for i, raw in enumerate(_guard("shard state", lambda: doc["books"]))]
     shard.books = {(b.venue, b.symbol): b for b in books}
     shard.now = _guard("shard state", lambda: int(doc["now"]))
+    shard.pending = _guard("shard state", lambda: set(doc["pending"]))
 
 
 def _restore_strategies(strategies: dict[str, SymbolStrategy], docs: list, where: str) -> None:
