@@ -18,6 +18,7 @@ from pathlib import Path
 
 import ccxt
 import ray
+from rich.console import Console
 
 from backtest.outputs import write_json_atomic, write_trade_log
 from backtest.runner import kpi_document
@@ -137,9 +138,14 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         venues = local_venues(profile, duration_s, speed, seed, stack) if local else real_venues(profile)
         universe = load_universe(profile, venues)
         balances = starting_balances(profile, universe, venues.price_krw, params.strategy.order_notional_krw)
+        dashboard = None
         if not ray.is_initialized():
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            # The Ray dashboard lists every actor and its state while the run lasts (loopback only).
+            ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
+            dashboard = ctx.dashboard_url or None
             stack.callback(ray.shutdown)
+            if dashboard:
+                Console(stderr=True).print(f"Ray dashboard (actor health): http://{dashboard}")
         if handle_signals:   # after ray.init, which installs its own SIGTERM handler
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
@@ -149,6 +155,7 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         try:
             write_json_atomic(out_dir / "running.json", {
                 "run_id": run_id, "coins": list(universe.coins), "actors": sorted(actors.handles()),
+                "ray_dashboard": f"http://{dashboard}" if dashboard else None,
                 "starting_balances": [[v, a, x] for (v, a), x in sorted(balances.items())]})
             source = PaperSource(venues.source.source, venues.source.synthetic,
                                  venues.source.notes + tuple(universe.notes()))

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,8 @@ def sigterm_run(tmp_path_factory):
                 raise AssertionError(f"paper run never started: {proc.communicate(timeout=30)}")
             time.sleep(0.2)
         checkpoint = next(out.glob("*/running.json")).parent / "kpi.json"
+        running = json.loads(next(out.glob("*/running.json")).read_text())
+        dashboard_actors = ray_dashboard_actors(running["ray_dashboard"])
         time.sleep(TRADE_SECONDS)
         checkpoint_doc = json.loads(checkpoint.read_text()) if checkpoint.exists() else None
         proc.send_signal(signal.SIGTERM)
@@ -79,7 +82,7 @@ def sigterm_run(tmp_path_factory):
             proc.kill()
     run_dir = next(out.glob("*/running.json")).parent
     return {"rc": proc.returncode, "stderr": stderr, "run_dir": run_dir, "profile": profile,
-            "checkpoint": checkpoint_doc, "kpi": json.loads((run_dir / "kpi.json").read_text()),
+            "checkpoint": checkpoint_doc, "dashboard_actors": dashboard_actors, "kpi": json.loads((run_dir / "kpi.json").read_text()),
             "running": json.loads((run_dir / "running.json").read_text())}
 
 
@@ -99,6 +102,29 @@ def test_sigterm_stops_gracefully_with_kpis_written_and_exit_0(sigterm_run):
         assert field in kpi, field
     trades = (sigterm_run["run_dir"] / "trades.jsonl").read_text().splitlines()
     assert sum(json.loads(t)["type"] == "round_trip" for t in trades) == kpi["round_trips"]
+
+
+def ray_dashboard_actors(url: str) -> dict[str, str]:
+    """Actor name -> state, as the Ray dashboard's state API lists them (token auth as Ray sets it up)."""
+    token_file = Path.home() / ".ray" / "auth_token"
+    headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"} if token_file.exists() else {}
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            req = urllib.request.Request(f"{url}/api/v0/actors?limit=1000", headers=headers)
+            rows = json.load(urllib.request.urlopen(req, timeout=5))["data"]["result"]["result"]
+            return {r["name"]: r["state"] for r in rows if r.get("name")}
+        except (OSError, KeyError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_the_ray_dashboard_lists_every_actor_alive_while_it_runs(sigterm_run):
+    listed = sigterm_run["dashboard_actors"]
+    for role in sigterm_run["running"]["actors"]:
+        name = f"{role}@{sigterm_run['running']['run_id']}"
+        assert listed.get(name) == "ALIVE", (name, listed)
 
 
 def test_a_kpi_checkpoint_is_written_while_running(sigterm_run):
