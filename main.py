@@ -1,5 +1,9 @@
 """arbitrage-lite entry point: `python main.py --profile NAME` runs the profile's mode.
 
+    python main.py --profile NAME                       backtest, paper or live, as the profile says
+    python main.py preflight --profile NAME             live checks: table + preflight.json (0 = all pass)
+    python main.py kill --profile NAME [--policy P]     kill switch: cancel open orders, flatten or freeze
+
 Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
 available in this build, 5 a venue cannot be reached.
 """
@@ -21,7 +25,11 @@ console = Console(stderr=True)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="main.py", description="Kimchi-premium arbitrage: backtest, paper, live.")
+    ap.add_argument("command", nargs="?", choices=("run", "preflight", "kill"), default="run",
+                    help="run (default) the profile; preflight or kill for a live profile")
     ap.add_argument("--profile", required=True, help="profile name under config/profiles/ or a YAML path")
+    ap.add_argument("--policy", choices=("flatten", "freeze"), default="flatten",
+                    help="kill: flatten positions or freeze them (orders are cancelled either way)")
     ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar (plain output)")
     ap.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -34,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
+    if args.command in ("preflight", "kill"):
+        return live_command(profile, args)
     if profile.mode == "backtest":
         from pathlib import Path
 
@@ -52,6 +62,18 @@ def run(args: argparse.Namespace) -> int:
         return run_paper_mode(profile, args)
     console.print(f"[red]mode {profile.mode!r} is not available in this build yet (backtest only)[/]")
     return 4
+
+
+def live_command(profile, args: argparse.Namespace) -> int:
+    """preflight / kill: the operator commands of a live profile (runbooks/ use them)."""
+    import time
+    from pathlib import Path
+
+    from live.cli import kill_command, preflight_command
+    out = Path(args.out) if args.out else profile.outputs_dir() / f"{args.command}-{time.strftime('%Y%m%dT%H%M%S')}"
+    if args.command == "preflight":
+        return preflight_command(profile, out)
+    return kill_command(profile, out, args.policy)
 
 
 def run_paper_mode(profile, args: argparse.Namespace) -> int:

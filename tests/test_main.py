@@ -18,3 +18,9 @@ def test_paper_top50_goes_to_the_real_venues_and_the_local_profile_to_the_simula
     from paper.run import is_local
     assert not is_local(load_profile("paper-top50"))
     assert is_local(load_profile("paper-top50-local"))
+
+
+def test_preflight_and_kill_refuse_a_profile_that_is_not_live(capsys):
+    assert main.main(["preflight", "--profile", "backtest-btc"]) == 2
+    assert "preflight is for live profiles" in " ".join(capsys.readouterr().out.split())
+    assert main.main(["kill", "--profile", "paper-top50-local"]) == 2
