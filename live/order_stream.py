@@ -14,6 +14,7 @@ from live.redact import redact
 
 log = logging.getLogger(__name__)
 FINAL = frozenset({"closed", "canceled", "expired", "rejected"})
+CONNECTED_AFTER_S = 0.25
 
 
 class OrderStream:
@@ -26,6 +27,7 @@ class OrderStream:
         self.updates = 0
         self.error = ""
         self._done: dict[str, asyncio.Event] = {}
+        self.finals_heard = 0                  # awaited orders the stream reported done
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -42,9 +44,15 @@ class OrderStream:
     async def _run(self) -> None:
         failures = 0
         while True:
+            watch = asyncio.ensure_future(self.exchange.watch_orders())
             try:
-                orders = await self.exchange.watch_orders()
+                # still waiting after a moment without an error: connected and subscribed
+                done, _ = await asyncio.wait({watch}, timeout=CONNECTED_AFTER_S)
+                if not done:
+                    self.healthy = True
+                orders = await watch
             except asyncio.CancelledError:
+                watch.cancel()
                 raise
             except Exception as exc:  # any stream failure: fall back to REST, try again later
                 self.healthy = False
@@ -55,11 +63,18 @@ class OrderStream:
                 await asyncio.sleep(self.backoff.delay(min(failures, 30)))
                 continue
             failures, self.healthy = 0, True
-            for order in orders:
-                self.updates += 1
-                event = self._done.get(str(order.get("clientOrderId")))
-                if event is not None and order.get("status") in FINAL:
-                    event.set()
+            self.updates += len(orders)
+            self._scan()
+
+    def _scan(self) -> None:
+        """Mark every awaited order the stream has seen done. Reads ccxt's order cache, not only the
+        last batch: updates that land between two watch_orders calls are cached but not returned."""
+        for order in list(getattr(self.exchange, "orders", None) or ()):
+            cid = str(order.get("clientOrderId"))
+            event = self._done.get(cid)
+            if event is not None and not event.is_set() and order.get("status") in FINAL:
+                self.finals_heard += 1
+                event.set()
 
     def expect(self, client_id: str) -> None:
         """Register before sending, so an update that beats the REST reply is not missed."""
@@ -68,6 +83,7 @@ class OrderStream:
     async def wait(self, client_id: str, timeout_s: float) -> bool:
         """True once the stream reported the order done; False after `timeout_s`."""
         event = self._done.setdefault(client_id, asyncio.Event())
+        self._scan()
         try:
             await asyncio.wait_for(event.wait(), timeout_s)
             return True

@@ -322,10 +322,11 @@ class LiveVenue:
                 order = await self.cancel(order.coin, order.order_id, order.client_id)
                 break
             if self.stream is not None and self.stream.healthy:
-                await self.stream.wait(order.client_id, delay)   # wakes as soon as the stream says done
+                # the stream wakes us when the order is done; the REST read below is the safety net
+                await self.stream.wait(order.client_id, min(1.0, max(deadline - time.monotonic(), 0.0)))
             else:
                 await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                delay = min(delay * 2, 0.5)
             order = await self._fetch(order)
         if self.stream is not None:
             self.stream.forget(order.client_id)

@@ -61,8 +61,10 @@ def valid_stream(name: str) -> bool:
 class BinanceStream:
     """Serves one Binance venue's stream endpoints and pushes each published book as events."""
 
-    def __init__(self, venue: str, board: MarketBoard, faults: Faults, hub: StreamHub) -> None:
+    def __init__(self, venue: str, board: MarketBoard, faults: Faults, hub: StreamHub,
+                 user_stream: Any = None) -> None:
         self.venue, self.board, self.faults, self.hub = venue, board, faults, hub
+        self.user_stream = user_stream   # USDT-M: a URL with ?listenKey= is the private order stream
         self.usdm = venue == "binance_usdm"
         self.subscribers: list[Subscriber] = []
         board.listen(self.on_book)
@@ -85,7 +87,9 @@ class BinanceStream:
                 if event is not None:
                     sub.outbox.put({"stream": name, "data": event} if sub.combined else event)
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.user_stream is not None and "listenKey" in request.query:
+            return await self.user_stream.handle(request)
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         combined = request.path.endswith("/stream")

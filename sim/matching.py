@@ -107,6 +107,8 @@ class MatchingEngine:
         self.client_ids: dict[tuple[str, str, str], str] = {}  # (venue, key, client_id) -> order_id
         self._seq = itertools.count(1)
         self.on_fill: Callable[[SimOrder, tuple[tuple[float, float], ...]], None] | None = None
+        # order lifecycle for the private streams: (event, order after it, fills it brought)
+        self.listeners: list[Callable[[str, SimOrder, tuple[tuple[float, float], ...]], None]] = []
 
     def account(self, venue: str, key: str) -> Account:
         return self.accounts.setdefault((venue, key), Account())
@@ -171,6 +173,7 @@ class MatchingEngine:
         self.orders[(req.venue, order_id)] = order
         self.journal.append("order", event=status, venue=req.venue, key=req.key, order_id=order_id,
                             filled_qty=order.filled_qty, filled_quote=order.filled_quote, fee=order.fee)
+        self._emit("new", order, order.fills)
         return order
 
     def cancel(self, venue: str, key: str, order_id: str | None, client_id: str | None = None) -> SimOrder:
@@ -181,6 +184,7 @@ class MatchingEngine:
         order = replace(order, status="canceled", updated_ms=self.clock_ms())
         self.orders[(venue, order.order_id)] = order
         self.journal.append("order", event="canceled", venue=venue, key=key, order_id=order.order_id)
+        self._emit("canceled", order, ())
         return order
 
     def match_resting(self, book: Book) -> list[SimOrder]:
@@ -203,8 +207,14 @@ class MatchingEngine:
             self.orders[(book.venue, order.order_id)] = order
             self.journal.append("order", event="fill", venue=book.venue, key=req.key, order_id=order.order_id,
                                 filled_qty=order.filled_qty, status=status)
+            self._emit("matched", order, fills)
             done.append(order)
         return done
+
+    def _emit(self, event: str, order: SimOrder, fills: tuple[tuple[float, float], ...]) -> None:
+        """new: accepted (with the fills taken at once); matched: a resting order filled; canceled."""
+        for listener in list(self.listeners):
+            listener(event, order, fills)
 
     def _check(self, req: OrderRequest, book: Book | None) -> None:
         if req.client_id and self._duplicate(req):

@@ -30,7 +30,8 @@ def _binance_api(urls: dict[str, Any]) -> dict[str, Any]:
     api["ws"] = {"spot": spot_ws + "/ws", "margin": spot_ws + "/ws", "linear": usdm_ws + "/ws",
                  "inverse": nowhere, "option": nowhere, "optionMarket": nowhere, "optionPrivate": nowhere,
                  "stock": nowhere, "papi": nowhere,
-                 "ws-api": {"spot": nowhere, "linear": nowhere, "inverse": nowhere}}
+                 "ws-api": {"spot": spot.replace("http://", "ws://") + "/ws-api/v3",   # private order stream
+                            "linear": nowhere, "inverse": nowhere}}
     return api
 
 

@@ -24,6 +24,7 @@ from sim.replay import Replayer
 from sim.streams import StreamHub
 from sim.upbit_rest import UpbitRest
 from sim.upbit_ws import UpbitStream
+from sim.user_streams import start_private_streams
 from sim.wire import json_response
 
 HOST = "127.0.0.1"
@@ -98,10 +99,15 @@ class SimServer:
         self.engine.on_fill = self._on_fill
         app.add_routes(UpbitRest(self.board, self.engine, self.keys, "upbit" in self._ack).routes()
                        + self.upbit_ws.routes())
+        # private order streams first: their fixed paths must win over the public streams' patterns
+        self.private = start_private_streams(app.add_routes, self.engine.listeners, self.keys, self.faults,
+                                             self.hub, self.clock_ms)
         for venue in ("binance", "binance_usdm"):
             rest = BinanceRest(venue, self.board, self.engine, self.keys, dict(self._rules.get(venue, {})),
                                ack_replies=venue in self._ack)
-            app.add_routes(rest.routes() + BinanceStream(venue, self.board, self.faults, self.hub).routes())
+            stream = BinanceStream(venue, self.board, self.faults, self.hub,
+                                   self.private["binance_usdm"] if venue == "binance_usdm" else None)
+            app.add_routes(rest.routes() + stream.routes())
         app.add_routes([web.post("/_sim/fault", self._http_fault), web.get("/_sim/journal", self._http_journal),
                         web.post("/_sim/step", self._http_step), web.post("/_sim/advance", self._http_advance),
                         web.get("/_sim/status", self._http_status)])

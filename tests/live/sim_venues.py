@@ -30,7 +30,8 @@ async def live_venue(sim: SimServer, venue: Venue, *, backoff: Backoff = FAST, r
                      secret: str = SECRET, pro: bool = True, **kwargs) -> AsyncIterator[LiveVenue]:
     """A started LiveVenue on the simulator's URLs (rules: the simulator's own filters)."""
     account = "upbit" if venue is Venue.UPBIT else "binance"
-    exchange = open_exchange(venue, sim_keys(account, secret=secret), sim.urls(), pro=pro, rate_limit=False)
+    exchange = kwargs.pop("exchange", None) or open_exchange(venue, sim_keys(account, secret=secret), sim.urls(),
+                                                             pro=pro, rate_limit=False)
     lv = LiveVenue(venue, exchange, lambda coin: SIM_RULES[venue], run_tag, backoff, **kwargs)
     try:
         await lv.start()

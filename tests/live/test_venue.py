@@ -10,7 +10,9 @@ from domain.orders import Side
 from domain.venues import Venue
 from live.errors import OrderRejected, OrderRuleError, VenueUnavailable
 from live.venue import PlaceRequest, check_order_rules, client_order_id
-from tests.live.sim_venues import SIM_RULES, live_venue
+from live.exchanges import open_exchange
+from live.order_stream import OrderStream
+from tests.live.sim_venues import SIM_RULES, live_venue, sim_keys
 from tests.sim.support import running_sim, step_venue
 
 VENUES = (Venue.UPBIT, Venue.BINANCE, Venue.BINANCE_USDM)
@@ -19,6 +21,12 @@ FEE = {Venue.UPBIT: 0.0005, Venue.BINANCE: 0.001, Venue.BINANCE_USDM: 0.0005}
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def poll_until(check, timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
 
 
 def crossing(venue: Venue, book, side: Side) -> float:
@@ -216,4 +224,23 @@ def test_an_order_answered_as_accepted_is_followed_until_done(data: Path, venue:
             assert order.status == "closed" and order.filled == pytest.approx(0.01)
             assert order.average == pytest.approx(avg, rel=1e-9) and order.fee_quote > 0
             assert lv.stats.requests >= 3, "create, then at least one query for the fills"
+    run(scenario())
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_the_order_stream_reports_done_orders_and_rest_confirms(data: Path, venue: Venue) -> None:
+    """ccxt.pro watch_orders on the simulator's private streams (Upbit myOrder, Binance executionReport
+    over the WebSocket API, USDT-M ORDER_TRADE_UPDATE over a listenKey) wakes the order's wait."""
+    async def scenario() -> None:
+        async with running_sim(data, ack_replies=[venue.value]) as sim:
+            exchange = open_exchange(venue, sim_keys("upbit" if venue is Venue.UPBIT else "binance"), sim.urls(),
+                                     rate_limit=False)
+            stream = OrderStream(exchange, venue.value)
+            async with live_venue(sim, venue, exchange=exchange, stream=stream) as lv:
+                book = step_venue(sim, venue.value)
+                await poll_until(lambda: stream.healthy or stream.error, 10)
+                assert stream.healthy, stream.error
+                order = await lv.place(PlaceRequest("st-1", "BTC", Side.SELL, 0.01, crossing(venue, book, Side.SELL)))
+                assert order.status == "closed" and order.filled == pytest.approx(0.01)
+                assert stream.finals_heard == 1 and stream.updates >= 2
     run(scenario())
