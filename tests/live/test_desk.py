@@ -207,3 +207,28 @@ def test_armed_caps_shrink_an_entry_and_refuse_one_past_the_total(data: Path) ->
             assert len(new_orders(sim)) == 2 and desk.take_news()[-1].kind == "rejected"
             assert "would pass the total cap 800,000 KRW" in desk.trace.alerts[-1]
     run(scenario())
+
+
+def test_each_guard_tier_blocks_a_live_entry_and_records_its_guard(data: Path) -> None:
+    """The live desk asks the domain guards exactly as paper does: one blocked intent per tier."""
+    from collections import deque
+
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim) as first:
+            venues, books = first.venues, list(first.books.values())
+            cases = [({}, lambda d: d.portfolio.risk.paused_until.__setitem__("BTC", d.now + 60_000),
+                      ("consecutive_losses", "symbol")),
+                     ({"max_route_trades_per_hour": 1}, lambda d: d.portfolio.risk.route_trades.__setitem__(
+                         "BTC", deque([d.now - 1_000])), ("route_frequency", "route")),
+                     ({"max_venue_exposure_krw": 1_000.0}, lambda d: None, ("venue_exposure", "venue")),
+                     ({"max_inventory_imbalance": 0.5}, lambda d: None, ("inventory_imbalance", "global"))]
+            for limits, arrange, expected in cases:
+                desk = await LiveDesk.open(["BTC"], params(**limits), venues)
+                desk.on_books(books)
+                arrange(desk)
+                await desk.submit(intent(desk))
+                (decision,) = desk.portfolio.decisions
+                assert (decision.guard, decision.tier, decision.allowed) == (*expected, False)
+                assert desk.portfolio.risk.triggers == {expected[0]: 1}
+            assert sim.journal("order") == [], "no guard let an order through"
+    run(scenario())
