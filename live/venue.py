@@ -240,6 +240,13 @@ class LiveVenue:
         args = self._order_args(req, cid)
         if self.stream is not None:
             self.stream.expect(cid)
+        try:
+            return await self._send(req, cid, symbol, args)
+        finally:
+            if self.stream is not None:
+                self.stream.forget(cid)
+
+    async def _send(self, req: PlaceRequest, cid: str, symbol: str, args: tuple[Any, ...]) -> VenueOrder:
         retry, last = 0, None
         while True:
             self.stats.requests += 1
@@ -328,8 +335,6 @@ class LiveVenue:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
             order = await self._fetch(order)
-        if self.stream is not None:
-            self.stream.forget(order.client_id)
         return await self._with_fees(order)
 
     async def cancel(self, coin: str, order_id: str, client_id: str = "") -> VenueOrder:
