@@ -1,10 +1,13 @@
 """PortfolioRiskCoordinator: approves intents (guards recorded), fills them on the paper desk, tells strategies."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ray
 
+from actors.reporting import DeskReporter
+from actors.telemetry import Telemetry
 from domain.book import Book
 from domain.orders import OrderIntent
 from paper.desk import PaperDesk
@@ -14,9 +17,12 @@ from paper.desk import PaperDesk
 class PortfolioRiskCoordinator:
     """Holds the PaperDesk (domain Portfolio + fill model); strategies are reached through `routes`."""
 
-    def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False):
+    def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False,
+                 telemetry: tuple[Any, Any] | None = None):
         self.desk = PaperDesk(symbols, params.strategy, params.risk, params.market, params.fx, balances,
                               clocked=clocked)
+        self.telemetry = Telemetry(*telemetry[:1], "coordinator", alerts=telemetry[1]) if telemetry else None
+        self.reporter = DeskReporter(self.telemetry) if self.telemetry else None
         self.routes: dict[str, Any] = {}
         self.calls = {"submits_handled": 0, "news_sent": 0}   # lockstep: is every message answered?
         self.clocked = clocked
@@ -35,13 +41,21 @@ class PortfolioRiskCoordinator:
         self.desk.close_instant()
         self._publish()
 
-    def submit(self, intents: list[OrderIntent]) -> None:
+    def submit(self, intents: list[OrderIntent], received_at: float = 0.0, decided_at: float = 0.0) -> None:
+        """Intents of one strategy batch; `received_at` / `decided_at` time the hops for the latency metrics."""
         self.calls["submits_handled"] += 1
         if self.clocked:   # shards answer in any order; the engine approves an instant's intents by symbol
             self.held.extend(intents)
             return
+        arrived, orders_before = time.time(), len(self.desk.trace.orders)
         for intent in intents:
             self.desk.submit(intent)
+        if self.telemetry is not None and decided_at:
+            self.telemetry.hop("strategy_to_coordinator", max(arrived - decided_at, 0.0))
+            if len(self.desk.trace.orders) > orders_before:
+                sent = time.time()
+                self.telemetry.hop("coordinator_to_order", sent - arrived)
+                self.telemetry.hop("feed_to_order", max(sent - received_at, 0.0))
         self._publish()
 
     def approve_instant(self) -> None:
@@ -58,6 +72,8 @@ class PortfolioRiskCoordinator:
         for handle, news in by_actor.items():
             handle.on_news.remote(news)
             self.calls["news_sent"] += 1
+        if self.reporter is not None and by_actor:
+            self.reporter.report(self.desk)
 
     def counters(self) -> dict[str, int]:
         return dict(self.calls)
@@ -74,4 +90,7 @@ class PortfolioRiskCoordinator:
         """End of run: in-flight orders meet the last books; return the desk for the KPIs and trade log."""
         self.desk.finish()
         self._publish()
+        if self.telemetry is not None:
+            self.reporter.report(self.desk)
+            self.telemetry.close()
         return self.desk

@@ -14,6 +14,7 @@ import ccxt
 import ccxt.pro as ccxtpro
 import ray
 
+from actors.telemetry import Telemetry
 from domain.book import Book
 
 log = logging.getLogger("actors.feed")
@@ -38,7 +39,7 @@ class ExchangeFeedActor:
 
     def __init__(self, venue: str, ccxt_config: dict[str, Any], symbols: dict[str, str],
                  sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None,
-                 synthetic: bool = False):
+                 synthetic: bool = False, telemetry: tuple[Any, Any] | None = None):
         if venue not in CCXT_ID:
             raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(CCXT_ID)}")
         self.venue, self.config, self.symbols, self.sinks = venue, ccxt_config, symbols, sinks
@@ -51,6 +52,7 @@ class ExchangeFeedActor:
                        "unstamped": 0}
         self.exchange = None
         self.tasks: list[asyncio.Task] = []
+        self.telemetry = Telemetry(*telemetry[:1], f"feed-{venue}", alerts=telemetry[1]) if telemetry else None
         self.recorder = None
         if record_path is not None:
             from marketdata.parquet_books import BookWriter
@@ -77,21 +79,31 @@ class ExchangeFeedActor:
                 self.latest[coin] = (book, time.time())
                 self.seen_ts[coin] = book.ts_ms
                 self.counts["updates"] += 1
+                if self.telemetry is not None:
+                    self.telemetry.inc("book_updates", venue=self.venue)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
             except ccxt.ChecksumError as err:   # sequence gap: ccxt dropped the book; watching again resyncs
                 self.counts["resyncs"] += 1
                 log.warning("feed %s %s: %s; resyncing", self.venue, symbol, err)
+                self._alert("P2", "feed_resync", f"{self.venue} {symbol}: sequence gap, book resynced", coin)
             except ccxt.NetworkError as err:     # disconnect or stall: reconnect with backoff
                 self.counts["reconnects"] += 1
                 log.warning("feed %s %s: %s; reconnecting in %.1fs", self.venue, symbol, err, backoff)
+                self._alert("P1", "feed_reconnect", f"{self.venue} {symbol}: {type(err).__name__}; "
+                            f"reconnecting in {backoff:.1f}s", coin)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             except (ValueError, ccxt.BaseError) as err:  # a frame we cannot read: log, skip, carry on
                 self.counts["malformed"] += 1
                 log.error("feed %s %s: skipped a bad update: %s", self.venue, symbol, err)
+                self._alert("P2", "feed_malformed", f"{self.venue} {symbol}: skipped a bad update: {err}", coin)
                 await asyncio.sleep(backoff)
+
+    def _alert(self, severity: str, kind: str, message: str, coin: str) -> None:
+        if self.telemetry is not None:
+            self.telemetry.alert(severity, kind, message, symbol=coin)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -151,6 +163,8 @@ class ExchangeFeedActor:
         self.flush()
         if self.recorder is not None:
             self.recorder.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
         if self.exchange is not None:
             await self.exchange.close()
         return dict(self.counts)

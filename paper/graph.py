@@ -27,28 +27,48 @@ class ActorGraph:
     coordinator: Any
     strategies: list[tuple[Any, list[str]]]     # (actor, its symbols)
     feeds: dict[str, Any]                       # venue -> actor
+    alerts: Any = None                          # AlertDispatcherActor
+    metrics: Any = None                         # MetricsActor (Prometheus endpoint)
+    metrics_url: str | None = None
 
     def handles(self) -> dict[str, Any]:
         """Every actor by a readable name (for the dashboard check and supervision)."""
         named = {"coordinator": self.coordinator}
         named.update({f"feed-{v}": h for v, h in self.feeds.items()})
         named.update({f"strategy-{i}": h for i, (h, _) in enumerate(self.strategies)})
+        if self.alerts is not None:
+            named["alerts"] = self.alerts
+        if self.metrics is not None:
+            named["metrics"] = self.metrics
         return named
 
 
 def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, dict], *, shard_size: int = 10,
           flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
-          clocked: bool = False, tag: str = "") -> ActorGraph:
-    """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds."""
+          clocked: bool = False, tag: str = "", alerts_config: Any = None, alerts_dir: Path | None = None,
+          metrics_port: int = 0) -> ActorGraph:
+    """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds.
+
+    `alerts_config` (alerts.config.AlertsConfig) adds the AlertDispatcherActor, `metrics_port` > 0 the
+    MetricsActor serving Prometheus on 127.0.0.1; every other actor then reports through Telemetry.
+    """
     at = f"@{tag}" if tag else ""
+    from actors.alert_dispatcher import AlertDispatcherActor
     from actors.coordinator import PortfolioRiskCoordinator
     from actors.feed import ExchangeFeedActor
+    from actors.metrics_actor import MetricsActor
     from actors.strategy import SymbolStrategyActor
 
+    metrics = MetricsActor.options(name=f"metrics{at}").remote(metrics_port) if metrics_port else None
+    alerts = (AlertDispatcherActor.options(name=f"alerts{at}").remote(
+        alerts_config, str(alerts_dir) if alerts_dir else None, None, metrics)
+        if alerts_config is not None else None)
+    telemetry = (metrics, alerts) if (metrics or alerts) else None
     coins = list(universe.coins)
-    coord = PortfolioRiskCoordinator.options(name=f"coordinator{at}").remote(coins, params, balances, clocked)
+    coord = PortfolioRiskCoordinator.options(name=f"coordinator{at}").remote(coins, params, balances, clocked,
+                                                                             telemetry)
     strategies = [(SymbolStrategyActor.options(name=f"strategy-{i}{at}").remote(
-                       s, params.strategy, params.market, params.fx, coord, clocked), s)
+                       s, params.strategy, params.market, params.fx, coord, clocked, telemetry, f"strategy-{i}"), s)
                   for i, s in enumerate(shards(coins, shard_size))]
     ray.get(coord.set_routes.remote({sym: h for h, syms in strategies for sym in syms}))
     sinks = [(coord, None)] + [(h, frozenset(s) | {FX_SYMBOL}) for h, s in strategies]
@@ -56,9 +76,10 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     for venue, config in ccxt_configs.items():
         record = str(recording.venue_file(record_dir, venue)) if record_dir is not None else None
         feeds[venue] = ExchangeFeedActor.options(name=f"feed-{venue}{at}").remote(
-            venue, config, universe.symbols[venue], sinks, flush_ms, record, synthetic)
+            venue, config, universe.symbols[venue], sinks, flush_ms, record, synthetic, telemetry)
     ray.get([f.start.remote() for f in feeds.values()])
-    return ActorGraph(coord, strategies, feeds)
+    url = ray.get(metrics.url.remote()) if metrics is not None else None
+    return ActorGraph(coord, strategies, feeds, alerts, metrics, url)
 
 
 def stop(graph: ActorGraph) -> tuple[dict, list[dict], Any]:
@@ -66,6 +87,8 @@ def stop(graph: ActorGraph) -> tuple[dict, list[dict], Any]:
     feed_stats = dict(zip(graph.feeds, ray.get([f.stop.remote() for f in graph.feeds.values()])))
     shard_stats = ray.get([h.stats.remote() for h, _ in graph.strategies])  # queued batches are done by now
     desk = ray.get(graph.coordinator.finish.remote())
+    if graph.alerts is not None:      # deliver what is queued before the dispatcher goes
+        ray.get(graph.alerts.close.remote())
     for handle in graph.handles().values():
         ray.kill(handle)
     return feed_stats, shard_stats, desk

@@ -29,6 +29,7 @@ from paper import graph, recording
 from paper.universe import Universe, rank_by_traded_value, resolve
 from sim import SimThread, ccxt_overrides
 
+REPO = Path(__file__).resolve().parents[1]   # relative paths in a profile are under the repo
 SEED_ORDERS = 5   # the profile lists cash only; each coin starts with this many orders' worth on each venue
 FEED_VENUES = {"inventory": ("upbit", "binance"), "perp": ("upbit", "binance_usdm")}
 CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
@@ -149,13 +150,17 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         if handle_signals:   # after ray.init, which installs its own SIGTERM handler
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
+        from alerts.config import from_profile as alerts_from_profile
         actors = graph.start(params, universe, balances, venues.ccxt_configs, shard_size=shard_size,
-                             flush_ms=flush_ms, record_dir=record_dir,
-                             synthetic=venues.source.synthetic, tag=run_id)
+                             flush_ms=flush_ms, record_dir=record_dir, synthetic=venues.source.synthetic, tag=run_id,
+                             alerts_config=alerts_from_profile(profile.alerts), alerts_dir=REPO,
+                             metrics_port=profile.metrics.port)
+        if actors.metrics_url:
+            Console(stderr=True).print(f"Prometheus metrics: {actors.metrics_url}")
         try:
             write_json_atomic(out_dir / "running.json", {
                 "run_id": run_id, "coins": list(universe.coins), "actors": sorted(actors.handles()),
-                "ray_dashboard": f"http://{dashboard}" if dashboard else None,
+                "ray_dashboard": f"http://{dashboard}" if dashboard else None, "metrics_url": actors.metrics_url,
                 "starting_balances": [[v, a, x] for (v, a), x in sorted(balances.items())]})
             source = PaperSource(venues.source.source, venues.source.synthetic,
                                  venues.source.notes + tuple(universe.notes()))

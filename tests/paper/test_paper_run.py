@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,9 +43,24 @@ def paper_test_profile(directory: Path) -> Path:
     raw["universe"] = {"top_n": 5}
     raw["strategy"].update({"mode": "absolute", "baseline_bps": -2000.0, "max_hold_ms": 5000, "cooldown_ms": 1000})
     raw["outputs"]["kpi_checkpoint_s"] = 3
+    raw["metrics"] = {"port": free_port()}
+    raw["alerts"] = {"log_file": str(directory / "alerts.log")}
     path = directory / "paper-top5-test-local.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Prometheus text -> {series: value} (labels kept in the key)."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
 
 
 def wait_for(path: Path, timeout: float) -> None:
@@ -74,6 +90,7 @@ def sigterm_run(tmp_path_factory):
         running = json.loads(next(out.glob("*/running.json")).read_text())
         dashboard_actors = ray_dashboard_actors(running["ray_dashboard"])
         time.sleep(TRADE_SECONDS)
+        metrics = scrape(running["metrics_url"])
         checkpoint_doc = json.loads(checkpoint.read_text()) if checkpoint.exists() else None
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=90)
@@ -82,7 +99,8 @@ def sigterm_run(tmp_path_factory):
             proc.kill()
     run_dir = next(out.glob("*/running.json")).parent
     return {"rc": proc.returncode, "stderr": stderr, "run_dir": run_dir, "profile": profile,
-            "checkpoint": checkpoint_doc, "dashboard_actors": dashboard_actors, "kpi": json.loads((run_dir / "kpi.json").read_text()),
+            "checkpoint": checkpoint_doc, "dashboard_actors": dashboard_actors, "metrics": metrics,
+            "alerts_log": tmp / "alerts.log", "kpi": json.loads((run_dir / "kpi.json").read_text()),
             "running": json.loads((run_dir / "running.json").read_text())}
 
 
@@ -125,6 +143,21 @@ def test_the_ray_dashboard_lists_every_actor_alive_while_it_runs(sigterm_run):
     for role in sigterm_run["running"]["actors"]:
         name = f"{role}@{sigterm_run['running']['run_id']}"
         assert listed.get(name) == "ALIVE", (name, listed)
+    assert {"alerts", "metrics"} <= set(sigterm_run["running"]["actors"])
+
+
+def test_metrics_are_scraped_over_http_while_it_runs(sigterm_run):
+    m = sigterm_run["metrics"]
+    assert m['arb_book_updates_total{venue="upbit"}'] > 50 and m['arb_book_updates_total{venue="binance"}'] > 50
+    assert m['arb_hop_latency_seconds_count{hop="feed_to_strategy"}'] > 50
+    assert m['arb_hop_latency_seconds_count{hop="feed_to_order"}'] >= 1
+    assert m["arb_round_trips_total"] >= 1 and "arb_pnl_krw" in m and "arb_open_positions" in m
+
+
+def test_alerts_reach_the_log_file(sigterm_run):
+    lines = [json.loads(x) for x in sigterm_run["alerts_log"].read_text().splitlines()]
+    closed = [a for a in lines if a.get("kind") == "round_trip"]
+    assert closed and len(closed) <= sigterm_run["kpi"]["round_trips"]
 
 
 def test_a_kpi_checkpoint_is_written_while_running(sigterm_run):
