@@ -46,11 +46,13 @@ class ActorGraph:
 def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, dict], *, shard_size: int = 10,
           flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
           clocked: bool = False, tag: str = "", alerts_config: Any = None, alerts_dir: Path | None = None,
-          metrics_port: int = 0) -> ActorGraph:
+          metrics_port: int = 0, coordinator_cls: Any = None, coordinator_kwargs: dict | None = None) -> ActorGraph:
     """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds.
 
     `alerts_config` (alerts.config.AlertsConfig) adds the AlertDispatcherActor, `metrics_port` > 0 the
     MetricsActor serving Prometheus on 127.0.0.1; every other actor then reports through Telemetry.
+    `coordinator_cls` (live: actors.live_coordinator) replaces the paper coordinator; it takes the same
+    arguments plus `coordinator_kwargs`.
     """
     at = f"@{tag}" if tag else ""
     from actors.alert_dispatcher import AlertDispatcherActor
@@ -65,8 +67,9 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
         if alerts_config is not None else None)
     telemetry = (metrics, alerts) if (metrics or alerts) else None
     coins = list(universe.coins)
-    coord = PortfolioRiskCoordinator.options(name=f"coordinator{at}").remote(coins, params, balances, clocked,
-                                                                             telemetry)
+    coordinator_cls = coordinator_cls or PortfolioRiskCoordinator
+    coord = coordinator_cls.options(name=f"coordinator{at}").remote(coins, params, balances, clocked, telemetry,
+                                                                    **(coordinator_kwargs or {}))
     strategies = [(SymbolStrategyActor.options(name=f"strategy-{i}{at}").remote(
                        s, params.strategy, params.market, params.fx, coord, clocked, telemetry, f"strategy-{i}"), s)
                   for i, s in enumerate(shards(coins, shard_size))]
