@@ -6,11 +6,13 @@ from typing import Any
 
 import ray
 
+from actors.persistence import Persist, snapshotter
 from actors.reporting import DeskReporter
 from actors.telemetry import Telemetry
 from domain.book import Book
 from domain.orders import OrderIntent
-from paper.desk import PaperDesk
+from domain.state import export_engine, restore_engine
+from paper.desk import News, PaperDesk
 
 
 @ray.remote(num_cpus=0)
@@ -18,7 +20,7 @@ class PortfolioRiskCoordinator:
     """Holds the PaperDesk (domain Portfolio + fill model); strategies are reached through `routes`."""
 
     def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False,
-                 telemetry: tuple[Any, Any] | None = None):
+                 telemetry: tuple[Any, Any] | None = None, persist: Persist | None = None):
         self.desk = PaperDesk(symbols, params.strategy, params.risk, params.market, params.fx, balances,
                               clocked=clocked)
         self.telemetry = Telemetry(*telemetry[:1], "coordinator", alerts=telemetry[1]) if telemetry else None
@@ -27,6 +29,39 @@ class PortfolioRiskCoordinator:
         self.calls = {"submits_handled": 0, "news_sent": 0}   # lockstep: is every message answered?
         self.clocked = clocked
         self.held: list[OrderIntent] = []   # clocked: an instant's intents, approved in symbol order
+        # Positions, open orders, balances, PnL, guard counters: restored before the first message.
+        self.snap = snapshotter(persist, "coordinator", "main", self._export, self._load)
+        self._marks = self._progress()
+
+    def _export(self) -> dict:
+        # `held` is not kept: it is non-empty only inside one lockstep step, never between two.
+        return {"desk": export_engine(self.desk), "calls": dict(self.calls)}
+
+    def _load(self, doc: dict) -> None:
+        restore_engine(self.desk, doc["desk"], news_type=News)
+        self.calls = dict(doc["calls"])
+
+    def _progress(self) -> tuple[int, ...]:
+        t = self.desk.trace
+        return (len(t.orders), len(t.fills), len(self.desk.portfolio.decisions), len(self.desk.news))
+
+    def _changed(self) -> None:
+        """Snapshot after a change: at once when orders, fills or decisions moved (or in lockstep,
+        where every step must survive a kill), else at most every Snapshotter.min_interval_s."""
+        if self.snap is None:
+            return
+        marks = self._progress()
+        self.snap.changed(urgent=self.clocked or marks != self._marks)
+        self._marks = marks
+
+    def snapshot_stats(self) -> dict | None:
+        return self.snap.stats() if self.snap is not None else None
+
+    def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
+        """After a restart elsewhere: the current strategy handles (and telemetry sinks)."""
+        self.routes = routes
+        if self.telemetry is not None and telemetry is not None:
+            self.telemetry.sink, self.telemetry.alerts = telemetry
 
     def set_routes(self, routes: dict[str, Any]) -> None:
         """symbol -> the strategy actor that hosts it."""
@@ -35,17 +70,20 @@ class PortfolioRiskCoordinator:
     def on_books(self, books: list[Book], received_at: float = 0.0) -> None:
         self.desk.on_books(books)
         self._publish()
+        self._changed()
 
     def close_instant(self) -> None:
         """Lockstep: the instant is complete; fill what is due and tell the strategies."""
         self.desk.close_instant()
         self._publish()
+        self._changed()
 
     def submit(self, intents: list[OrderIntent], received_at: float = 0.0, decided_at: float = 0.0) -> None:
         """Intents of one strategy batch; `received_at` / `decided_at` time the hops for the latency metrics."""
         self.calls["submits_handled"] += 1
         if self.clocked:   # shards answer in any order; the engine approves an instant's intents by symbol
             self.held.extend(intents)
+            self._changed()
             return
         arrived, orders_before = time.time(), len(self.desk.trace.orders)
         for intent in intents:
@@ -57,6 +95,7 @@ class PortfolioRiskCoordinator:
                 self.telemetry.hop("coordinator_to_order", sent - arrived)
                 self.telemetry.hop("feed_to_order", max(sent - received_at, 0.0))
         self._publish()
+        self._changed()
 
     def approve_instant(self) -> None:
         """Lockstep: every shard has decided the instant; approve its intents in symbol order."""
@@ -64,6 +103,7 @@ class PortfolioRiskCoordinator:
         for intent in held:
             self.desk.submit(intent)
         self._publish()
+        self._changed()
 
     def _publish(self) -> None:
         by_actor: dict[Any, list] = {}
@@ -90,6 +130,8 @@ class PortfolioRiskCoordinator:
         """End of run: in-flight orders meet the last books; return the desk for the KPIs and trade log."""
         self.desk.finish()
         self._publish()
+        if self.snap is not None:
+            self.snap.changed(urgent=True)
         if self.telemetry is not None:
             self.reporter.report(self.desk)
             self.telemetry.close()

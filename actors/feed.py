@@ -66,6 +66,12 @@ class ExchangeFeedActor:
         if self.flush_s > 0:
             self.tasks.append(asyncio.create_task(self._flush_loop()))
 
+    async def ready(self) -> bool:
+        """Started and watching (starts it the first time: a supervisor's restart calls this too)."""
+        if self.exchange is None:
+            await self.start()
+        return True
+
     async def _watch(self, coin: str, symbol: str) -> None:
         backoff = 0.1
         while True:
@@ -132,6 +138,13 @@ class ExchangeFeedActor:
                 refs.append(handle.on_books.remote([b for b, _ in part], min(t for _, t in part)))
                 self.counts["calls"] += 1
         return refs
+
+    def set_sinks(self, sinks: list[tuple[Any, frozenset[str] | None]],
+                  telemetry: tuple[Any, Any] | None = None) -> None:
+        """After a restart elsewhere: the current coordinator and strategy handles (and telemetry sinks)."""
+        self.sinks = sinks
+        if self.telemetry is not None and telemetry is not None:
+            self.telemetry.sink, self.telemetry.alerts = telemetry
 
     def seen(self) -> dict[str, int]:
         """coin -> venue time of the newest book received (lockstep: has the instant arrived?)."""

@@ -6,9 +6,11 @@ from typing import Any
 
 import ray
 
+from actors.persistence import Persist, snapshotter
 from actors.telemetry import Telemetry
 from domain.book import Book
 from domain.params import FxParams, Market, StrategyParams
+from domain.state import export_shard, restore_shard
 from paper.shard import StrategyShard
 
 
@@ -17,13 +19,36 @@ class SymbolStrategyActor:
     """One shard of symbols (one symbol when the shard size is 1)."""
 
     def __init__(self, symbols: list[str], params: StrategyParams, market: Market, fx: FxParams, coordinator: Any,
-                 clocked: bool = False, telemetry: tuple[Any, Any] | None = None, name: str = "strategy"):
+                 clocked: bool = False, telemetry: tuple[Any, Any] | None = None, name: str = "strategy",
+                 persist: Persist | None = None):
         self.shard = StrategyShard(symbols, params, market, fx, clocked)
         self.telemetry = Telemetry(*telemetry[:1], name, alerts=telemetry[1]) if telemetry else None
         self.coordinator = coordinator
         self.latency_ms: list[float] = []   # feed receive -> decision, one sample per batch
         self.intents = 0
         self.calls = {"submits_sent": 0, "news_handled": 0}   # lockstep: is every message answered?
+        # Cooldowns, rolling windows, position views: restored before the first message.
+        self.snap = snapshotter(persist, "strategy", name, self._export, self._load)
+
+    def _export(self) -> dict:
+        return {"shard": export_shard(self.shard), "calls": dict(self.calls), "intents": self.intents}
+
+    def _load(self, doc: dict) -> None:
+        restore_shard(self.shard, doc["shard"])
+        self.calls, self.intents = dict(doc["calls"]), int(doc["intents"])
+
+    def _changed(self, urgent: bool) -> None:
+        if self.snap is not None:
+            self.snap.changed(urgent=urgent or self.shard.clocked)
+
+    def set_peers(self, coordinator: Any, telemetry: tuple[Any, Any] | None = None) -> None:
+        """After a restart elsewhere: the current coordinator handle (and telemetry sinks)."""
+        self.coordinator = coordinator
+        if self.telemetry is not None and telemetry is not None:
+            self.telemetry.sink, self.telemetry.alerts = telemetry
+
+    def snapshot_stats(self) -> dict | None:
+        return self.snap.stats() if self.snap is not None else None
 
     def on_books(self, books: list[Book], received_at: float) -> None:
         intents = self.shard.on_books(books)
@@ -32,14 +57,17 @@ class SymbolStrategyActor:
         if self.telemetry is not None:
             self.telemetry.hop("feed_to_strategy", max(decided_at - received_at, 0.0))
         self._submit(intents, received_at, decided_at)
+        self._changed(bool(intents))
 
     def close_instant(self, ts_ms: int) -> None:
         """Lockstep: decide the instant now that all its books are in."""
         self._submit(self.shard.close_instant(ts_ms))
+        self._changed(True)
 
     def on_news(self, news: list) -> None:
         self.calls["news_handled"] += 1
         self._submit([i for item in news if (i := self.shard.on_news(item.symbol, item.kind, item.ts_ms, item.view))])
+        self._changed(True)
 
     def _submit(self, intents: list, received_at: float = 0.0, decided_at: float = 0.0) -> None:
         if intents:

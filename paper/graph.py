@@ -12,6 +12,7 @@ from typing import Any
 import ray
 
 from domain.symbols import FX_SYMBOL
+from actors.persistence import Persist
 from paper import recording
 from paper.universe import Universe
 
@@ -30,6 +31,8 @@ class ActorGraph:
     alerts: Any = None                          # AlertDispatcherActor
     metrics: Any = None                         # MetricsActor (Prometheus endpoint)
     metrics_url: str | None = None
+    supervisor: Any = None                      # Supervisor, when the actors persist to Redis
+    telemetry: tuple[Any, Any] | None = None    # (metrics, alerts) handed to every actor
 
     def handles(self) -> dict[str, Any]:
         """Every actor by a readable name (for the dashboard check and supervision)."""
@@ -40,19 +43,24 @@ class ActorGraph:
             named["alerts"] = self.alerts
         if self.metrics is not None:
             named["metrics"] = self.metrics
+        if self.supervisor is not None:
+            named["supervisor"] = self.supervisor
         return named
 
 
 def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, dict], *, shard_size: int = 10,
           flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
           clocked: bool = False, tag: str = "", alerts_config: Any = None, alerts_dir: Path | None = None,
-          metrics_port: int = 0, coordinator_cls: Any = None, coordinator_kwargs: dict | None = None) -> ActorGraph:
+          metrics_port: int = 0, coordinator_cls: Any = None, coordinator_kwargs: dict | None = None,
+          persist: Persist | None = None, policy: Any = None) -> ActorGraph:
     """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds.
 
     `alerts_config` (alerts.config.AlertsConfig) adds the AlertDispatcherActor, `metrics_port` > 0 the
     MetricsActor serving Prometheus on 127.0.0.1; every other actor then reports through Telemetry.
     `coordinator_cls` (live: actors.live_coordinator) replaces the paper coordinator; it takes the same
-    arguments plus `coordinator_kwargs`.
+    arguments plus `coordinator_kwargs`. With `persist` the stateful actors snapshot to Redis and a
+    Supervisor (supervisors/) starts them and restarts a dead one from its snapshot; after a restart
+    call `rewire`, which hands every actor the current handles of its peers.
     """
     at = f"@{tag}" if tag else ""
     from actors.alert_dispatcher import AlertDispatcherActor
@@ -68,25 +76,88 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     telemetry = (metrics, alerts) if (metrics or alerts) else None
     coins = list(universe.coins)
     coordinator_cls = coordinator_cls or PortfolioRiskCoordinator
-    coord = coordinator_cls.options(name=f"coordinator{at}").remote(coins, params, balances, clocked, telemetry,
-                                                                    **(coordinator_kwargs or {}))
-    strategies = [(SymbolStrategyActor.options(name=f"strategy-{i}{at}").remote(
-                       s, params.strategy, params.market, params.fx, coord, clocked, telemetry, f"strategy-{i}"), s)
-                  for i, s in enumerate(shards(coins, shard_size))]
-    ray.get(coord.set_routes.remote({sym: h for h, syms in strategies for sym in syms}))
-    sinks = [(coord, None)] + [(h, frozenset(s) | {FX_SYMBOL}) for h, s in strategies]
-    feeds = {}
+    extra = coordinator_kwargs or {}
+
+    def persisted(restarts: int) -> Persist | None:
+        return persist.restarted(restarts) if persist is not None else None
+
+    # One factory per actor, `factory(restarts) -> handle`: the supervisor calls it again after a death.
+    factories: dict[str, Any] = {
+        "coordinator": lambda r: coordinator_cls.options(name=f"coordinator{at}").remote(
+            coins, params, balances, clocked, telemetry, persist=persisted(r), **extra)}
+    groups = shards(coins, shard_size)
+    for i, group in enumerate(groups):
+        factories[f"strategy-{i}"] = lambda r, i=i, group=group: SymbolStrategyActor.options(
+            name=f"strategy-{i}{at}").remote(group, params.strategy, params.market, params.fx, None, clocked,
+                                             telemetry, f"strategy-{i}", persisted(r))
     for venue, config in ccxt_configs.items():
         record = str(recording.venue_file(record_dir, venue)) if record_dir is not None else None
-        feeds[venue] = ExchangeFeedActor.options(name=f"feed-{venue}{at}").remote(
-            venue, config, universe.symbols[venue], sinks, flush_ms, record, synthetic, telemetry)
-    ray.get([f.start.remote() for f in feeds.values()])
-    url = ray.get(metrics.url.remote()) if metrics is not None else None
-    return ActorGraph(coord, strategies, feeds, alerts, metrics, url)
+        factories[f"feed-{venue}"] = lambda r, venue=venue, config=config, record=record: \
+            ExchangeFeedActor.options(name=f"feed-{venue}{at}").remote(
+                venue, config, universe.symbols[venue], [], flush_ms, record, synthetic, telemetry)
+    supervisor = None
+    if persist is not None:
+        from supervisors.supervisor import Supervisor
+        supervisor = Supervisor.options(name=f"supervisor{at}").remote(f"supervisor{at}", policy, alerts)
+        ray.get([supervisor.watch.remote(name, factory) for name, factory in factories.items()
+                 if not name.startswith("feed-")])
+        handles = {name: ray.get(supervisor.handle.remote(name)) for name in factories
+                   if not name.startswith("feed-")}
+    else:
+        handles = {name: factory(0) for name, factory in factories.items() if not name.startswith("feed-")}
+    graph = ActorGraph(handles["coordinator"], [(handles[f"strategy-{i}"], g) for i, g in enumerate(groups)],
+                       {}, alerts, metrics, None, supervisor, telemetry)
+    wire(graph)
+    # Feeds last: they start sending the moment they are ready, so their sinks must exist.
+    for name, factory in factories.items():
+        if name.startswith("feed-"):
+            if supervisor is not None:
+                ray.get(supervisor.watch.remote(name, factory, ready_method="ready"))
+                graph.feeds[name.removeprefix("feed-")] = ray.get(supervisor.handle.remote(name))
+            else:
+                graph.feeds[name.removeprefix("feed-")] = factory(0)
+    wire(graph)
+    ray.get([f.ready.remote() for f in graph.feeds.values()])
+    graph.metrics_url = ray.get(metrics.url.remote()) if metrics is not None else None
+    return graph
+
+
+def wire(graph: ActorGraph) -> None:
+    """Hand every actor the current handles of its peers (at the start, and after a restart)."""
+    routes = {sym: h for h, syms in graph.strategies for sym in syms}
+    ray.get(graph.coordinator.set_peers.remote(routes, graph.telemetry))
+    ray.get([h.set_peers.remote(graph.coordinator, graph.telemetry) for h, _ in graph.strategies])
+    sinks = [(graph.coordinator, None)] + [(h, frozenset(s) | {FX_SYMBOL}) for h, s in graph.strategies]
+    ray.get([f.set_sinks.remote(sinks, graph.telemetry) for f in graph.feeds.values()])
+
+
+def rewire(graph: ActorGraph) -> list[str]:
+    """Take the supervisor's current handles (new ones after restarts) and wire them; return who changed."""
+    if graph.supervisor is None:
+        return []
+    changed = []
+    current = ray.get(graph.supervisor.handle.remote("coordinator"))
+    if current != graph.coordinator:
+        graph.coordinator = current
+        changed.append("coordinator")
+    for i, (handle, group) in enumerate(graph.strategies):
+        current = ray.get(graph.supervisor.handle.remote(f"strategy-{i}"))
+        if current != handle:
+            graph.strategies[i] = (current, group)
+            changed.append(f"strategy-{i}")
+    for venue, handle in list(graph.feeds.items()):
+        current = ray.get(graph.supervisor.handle.remote(f"feed-{venue}"))
+        if current != handle:
+            graph.feeds[venue] = current
+            changed.append(f"feed-{venue}")
+    wire(graph)
+    return changed
 
 
 def stop(graph: ActorGraph) -> tuple[dict, list[dict], Any]:
     """Stop the feeds (flushing what they hold), drain the strategies, finish the desk; kill the actors."""
+    if graph.supervisor is not None:   # first, or it would restart what is stopped below
+        ray.get(graph.supervisor.stop.remote(kill=False))
     feed_stats = dict(zip(graph.feeds, ray.get([f.stop.remote() for f in graph.feeds.values()])))
     shard_stats = ray.get([h.stats.remote() for h, _ in graph.strategies])  # queued batches are done by now
     desk = ray.get(graph.coordinator.finish.remote())
