@@ -18,7 +18,7 @@ def whole_instants(chunks):
     """Re-cut chunks so no instant spans two of them (a Parquet row group may split one)."""
     held = None
     for cols in chunks:
-        if not len(cols):
+        if cols is None or not len(cols):
             continue
         if held is not None and cols.ts_ms[0] == held.ts_ms[-1]:
             held = concat(held, cols)   # rare: costs a copy of the two chunks

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from backtest.chunk_index import ChunkIndex, select, whole_instants
-from backtest.coin_scan import CoinScan, exit_candidates, scan_coin
+from backtest.coin_scan import CoinScan, exit_candidates, fixed_rate, scan_coin
 from backtest.lazy_books import LazyBooks
 from domain.engine import Engine
 from domain.symbols import FX_SYMBOL
@@ -33,11 +33,14 @@ LATENCY_SAMPLE_EVERY = 16  # time one exact instant in 16
 
 
 class LocalScans:
-    """Scans every coin of the engine in this process."""
+    """Scans every coin of the engine in this process (ShardedScans hands some to a second one)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.rate = engine.fx_params.fixed_usdt_krw if engine.fx_params.source == "fixed" else None
+        self.rate = fixed_rate(engine.fx_params)
+
+    def feed(self, cols) -> None:
+        """The next chunk FastReplay will apply (a worker may start on it early); nothing to do here."""
 
     def scans(self, index: ChunkIndex) -> dict[str, CoinScan]:
         eng = self.engine
@@ -62,7 +65,7 @@ class _Coin:
         self.pushed = self.traced = 0          # samples of this chunk in strat.window / in the trace
         self.start_next, self.start_last = strat.next_sample_ms, strat.last_premium
 
-    def refresh(self, index: ChunkIndex, from_inst: int, never: int) -> None:
+    def refresh(self, index: ChunkIndex, from_inst: int, never: int, bn_venue: str, rate: float | None) -> None:
         """The first touch at or after `from_inst` where the exact rules must run, for the strategy's state now."""
         strat, scan = self.strat, self.scan
         self.sig = (strat.pending, strat.position, strat.cooldown_until_ms)
@@ -72,7 +75,8 @@ class _Coin:
             pass
         elif strat.position is not None:
             if self.exits_for is not strat.position:
-                self.exits, self.exits_for = exit_candidates(scan, index, strat, k0), strat.position
+                self.exits = exit_candidates(scan, index, strat, bn_venue, rate, k0)
+                self.exits_for = strat.position
             i = int(np.searchsorted(self.exits, k0))
             touch = int(self.exits[i]) if i < len(self.exits) else None
         else:
@@ -101,12 +105,22 @@ class FastReplay:
         self._carry: dict = {}
         self._exact_instants = 0
         self._wanted = set(engine.strategies) | {FX_SYMBOL}
+        self.rate = fixed_rate(engine.fx_params)
 
     def run(self, chunks: Iterable) -> Engine:
-        """Apply every chunk in order, then finish the engine (in-flight orders, last equity mark)."""
+        """Apply every chunk in order, then finish the engine (in-flight orders, last equity mark).
+
+        Each chunk is announced to the scan source one step ahead, so a worker process scans it
+        while the engine replays the one before."""
         try:
-            for cols in whole_instants(chunks):
-                self.apply(cols)
+            ahead = None
+            for cols in whole_instants(self._keep_wanted(c) for c in chunks):
+                self.source.feed(cols)
+                if ahead is not None:
+                    self.apply(ahead)
+                ahead = cols
+            if ahead is not None:
+                self.apply(ahead)
         finally:
             self.source.close()
         self.engine.finish()
@@ -137,8 +151,9 @@ class FastReplay:
         eng, books = self.engine, self.engine.books
         ts, starts, ends = index.inst_ts.tolist(), index.inst_start.tolist(), index.inst_end.tolist()
         never = len(ts)
+        where = (eng.bn_venue, self.rate)
         for c in coins:
-            c.refresh(index, 0, never)
+            c.refresh(index, 0, never, *where)
         work = bisect_left(ts, eng.next_work_ms())
         perf = time.perf_counter_ns
         while True:
@@ -155,7 +170,7 @@ class FastReplay:
             if eng.fill_count != fills:
                 for c in coins:
                     if c.changed():
-                        c.refresh(index, x, never)
+                        c.refresh(index, x, never, *where)
             due = [c for c in coins if c.next_inst == x]
             for c in due:
                 self._sync(c, index)
@@ -169,7 +184,7 @@ class FastReplay:
                 self._after_exact(c, ts[x])
             for c in (coins if eng.fill_count != fills else due):
                 if c in due or c.changed():
-                    c.refresh(index, x + 1, never)
+                    c.refresh(index, x + 1, never, *where)
             if due:
                 if timed:
                     self.latencies.append((perf() - t0) / 1e6)
@@ -183,7 +198,7 @@ class FastReplay:
     def _sync(self, c: _Coin, index: ChunkIndex) -> None:
         """Bring the coin's strategy to the sampling state the per-event path has at its next exact touch."""
         strat, scan = c.strat, c.scan
-        j = int(scan.seg[c.next_touch])
+        j = int(scan.samples_before(c.next_touch))
         for v in scan.samples[c.pushed:j]:
             strat.window.push(v)
         c.pushed = j
@@ -219,7 +234,7 @@ class FastReplay:
         eng = self.engine
         for c in coins:
             self._trace_samples(c, len(c.sample_at))
-            c.strat.window = c.scan.window
+            c.strat.window.extend(c.scan.samples[c.pushed:])
             c.strat.next_sample_ms = c.scan.next_sample_ms
             if c.scan.samples:
                 c.strat.last_premium = c.scan.samples[-1]
@@ -229,6 +244,9 @@ class FastReplay:
 
     # -- input checks ---------------------------------------------------------------------------
     def _keep_wanted(self, cols):
+        """The rows of the universe's coins and KRW-USDT (the per-event runner drops the others too)."""
+        if cols is None:
+            return None
         wanted = np.array([s in self._wanted for s in cols.symbols], dtype=bool)
         if wanted.all():
             return cols if len(cols) else None

@@ -45,10 +45,11 @@ def write_trade_log(path: Path, orders, fills, round_trips, decisions) -> None:
             fh.write(json.dumps({"type": kind, **body}, sort_keys=True) + "\n")
 
 
-def process_usage(started_wall: float) -> dict:
-    """CPU seconds, CPU share and peak memory of this process so far."""
+def process_usage(started_wall: float, helpers: dict | None = None) -> dict:
+    """CPU seconds, CPU share and peak memory of this process so far, plus its helper processes'
+    (`helpers`: their cpu_s and max_rss_mb; the memory figure is then the sum of the peaks)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime
+    cpu = usage.ru_utime + usage.ru_stime + (helpers or {}).get("cpu_s", 0.0)
+    rss = usage.ru_maxrss / 1024 + (helpers or {}).get("max_rss_mb", 0.0)
     wall = max(time.time() - started_wall, 1e-9)
-    return {"cpu_s": round(cpu, 3), "cpu_pct": round(cpu / wall * 100, 1),
-            "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {"cpu_s": round(cpu, 3), "cpu_pct": round(cpu / wall * 100, 1), "max_rss_mb": round(rss, 1)}

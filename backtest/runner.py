@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from backtest.fast_replay import FastReplay, LazyBooks
+from backtest.sharded import ShardedScans, split
 from backtest.outputs import process_usage, write_json_atomic, write_trade_log
 from backtest.streams import Stream, from_profile
 from domain.engine import Engine
@@ -16,6 +17,7 @@ from domain.kpi import percentile, trading_kpis
 from domain.symbols import FX_SYMBOL
 
 LATENCY_SAMPLE_EVERY = 16  # time one event in 16: enough for avg/p99 without slowing the loop
+WORKER_SHARE = 0.5         # coins scanned by the second process (this one also runs the engine and reads data)
 
 
 @dataclass
@@ -32,9 +34,12 @@ def _iso(ts: float) -> str:
 
 
 def universe(profile, stream: Stream) -> list[str]:
-    """The profile's coin list, or (top_n) the coins the data holds."""
+    """The profile's coin list, or (top_n) the first coins of the data's ranking."""
     if profile.symbols():
         return [s.base for s in profile.symbols()]
+    if stream.symbols is None:
+        raise ValueError(f"universe.top_n: {stream.source} does not say which coins it holds; name them in "
+                         "universe.symbols")
     return list(stream.symbols[: profile.universe.top_n])
 
 
@@ -90,8 +95,17 @@ def per_coin_note(profile) -> tuple[str, ...]:
             f"mid in the data (coins named in the inventory keep their own balance).",)
 
 
+def sharding_note(processes: int) -> tuple[str, ...]:
+    if processes == 1:
+        return ()
+    return (f"Replayed on {processes} processes: the per-coin scans (z-score samples, entry and exit screens) "
+            "are split across coins; decisions, fills, balances and every risk guard run in one engine, so "
+            "the results equal the 1-process run's whether or not the global guards bind.",)
+
+
 def kpi_document(profile, engine: Engine, stream: Stream, run_id: str, started: float, latencies: list[float],
-                 exit_code: int, out_dir: Path, data_window: tuple[int, int]) -> dict:
+                 exit_code: int, out_dir: Path, data_window: tuple[int, int], processes: int = 1,
+                 helpers: dict | None = None) -> dict:
     """The full KPI file: run facts, then the trading KPIs (SYSTEM.md's list, units in the names)."""
     pf = engine.portfolio
     fx = profile.fx
@@ -107,7 +121,8 @@ def kpi_document(profile, engine: Engine, stream: Stream, run_id: str, started: 
         "started_at": _iso(started), "ended_at": _iso(ended), "duration_s": round(ended - started, 3),
         "exit_code": exit_code, "universe": sorted(engine.strategies),
         "config_digest": profile.digest(), "data_source": stream.source, "synthetic_data": stream.synthetic,
-        "notes": list(stream.notes) + list(per_coin_note(profile)), "output_dir": str(out_dir),
+        "notes": list(stream.notes) + list(per_coin_note(profile)) + list(sharding_note(processes)),
+        "output_dir": str(out_dir), "processes": processes,
         "data_start_ms": data_window[0], "data_end_ms": data_window[1],
         "book_events": engine.trace.books, "evaluations": engine.trace.evaluations,
         "intents": engine.trace.intents, "usd_krw_used": usd_rate, "fx_source": fx.source,
@@ -117,7 +132,7 @@ def kpi_document(profile, engine: Engine, stream: Stream, run_id: str, started: 
         "alerts_sent": len(engine.trace.alerts), "stuck_legs": list(pf.stuck_legs),
         "snapshot_success_rate_pct": None,  # a backtest takes no snapshots (paper/live do)
     }
-    doc.update(process_usage(started))
+    doc.update(process_usage(started, helpers))
     doc.update(trading_kpis(pf.round_trips, engine.trace.orders, engine.trace.fills, engine.trace.equity,
                             pf.decisions, pf.risk.triggers, pf.failed_entries, len(pf.open_positions()),
                             usd_rate))
@@ -125,27 +140,38 @@ def kpi_document(profile, engine: Engine, stream: Stream, run_id: str, started: 
 
 
 def run_backtest(profile, *, out_root: Path | None = None, stream: Stream | None = None,
-                 progress: bool = True, report: bool | None = None, fast: bool = True) -> RunResult:
+                 progress: bool = True, report: bool | None = None, fast: bool = True,
+                 processes: int = 1) -> RunResult:
     """Replay, write outputs, return the KPIs. Exceptions in the data stop the run with a clear error.
 
     `fast` replays column chunks through backtest.fast_replay when the stream has them (same
-    decisions, far fewer Books built); False forces the plain per-event path.
+    decisions, far fewer Books built); False forces the plain per-event path. `processes=2`
+    scans half the coins in a second process (backtest.sharded); the results are the same.
     """
+    if processes not in (1, 2):
+        raise ValueError(f"processes {processes}: a backtest runs on 1 or 2 processes")
+    if processes == 2 and not fast:
+        raise ValueError("processes=2 shards the fast replay; the per-event path runs on one process")
     started = time.time()
     run_id = f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     out_dir = (out_root or profile.outputs_dir()) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     stream = stream or from_profile(profile)
+    if processes == 2 and stream.columns is None:
+        raise ValueError(f"processes=2 needs a books data source; {stream.source} has no column chunks")
     symbols = universe(profile, stream)
     balances = starting_balances(profile, symbols, stream)
     bar = _progress(progress)
     if fast and stream.columns is not None:
-        engine, latencies, first_ts = _replay_fast(profile, stream, symbols, balances, bar, run_id, started, out_dir)
+        engine, latencies, first_ts, helpers = _replay_fast(profile, stream, symbols, balances, bar, run_id, started,
+                                                            out_dir, processes)
     else:
         engine, latencies, first_ts = _replay_plain(profile, stream, symbols, balances, bar, run_id, started, out_dir)
+        helpers = None
     if bar is not None:
         bar.finish()
-    kpi = kpi_document(profile, engine, stream, run_id, started, latencies, 0, out_dir, (first_ts or 0, engine.now))
+    kpi = kpi_document(profile, engine, stream, run_id, started, latencies, 0, out_dir, (first_ts or 0, engine.now),
+                       processes, helpers)
     write_json_atomic(out_dir / "kpi.json", kpi)
     pf = engine.portfolio
     write_trade_log(out_dir / "trades.jsonl", engine.trace.orders, engine.trace.fills, pf.round_trips, pf.decisions)
@@ -189,7 +215,7 @@ def _replay_plain(profile, stream, symbols, balances, bar, run_id, started, out_
     return engine, latencies, first_ts
 
 
-def _replay_fast(profile, stream, symbols, balances, bar, run_id, started, out_dir):
+def _replay_fast(profile, stream, symbols, balances, bar, run_id, started, out_dir, processes):
     """Column chunks through FastReplay: the exact rules run only where they can change a decision."""
     engine = build_engine(profile, symbols, balances, books=LazyBooks())
     next_checkpoint = [started + profile.outputs.kpi_checkpoint_s]
@@ -200,12 +226,13 @@ def _replay_fast(profile, stream, symbols, balances, bar, run_id, started, out_d
         if time.time() >= next_checkpoint[0]:
             write_json_atomic(out_dir / "kpi_checkpoint.json",
                               kpi_document(profile, engine, stream, run_id, started, replay.latencies, -1,
-                                           out_dir, (replay.first_ts or 0, engine.now)))
+                                           out_dir, (replay.first_ts or 0, engine.now), processes))
             next_checkpoint[0] += profile.outputs.kpi_checkpoint_s
 
-    replay = FastReplay(engine, after_chunk)
+    scans = ShardedScans(engine, split(symbols, WORKER_SHARE)) if processes == 2 else None
+    replay = FastReplay(engine, after_chunk, scans)
     replay.run(stream.columns())
-    return engine, replay.latencies, replay.first_ts
+    return engine, replay.latencies, replay.first_ts, scans.worker_usage if scans is not None else None
 
 
 class _Bar:

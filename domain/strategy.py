@@ -31,62 +31,42 @@ class PositionView:
 
 
 class RollingWindow:
-    """Mean and population standard deviation of the last `size` samples, exact and O(1) per push.
+    """Mean and population standard deviation of the last `size` samples.
 
-    A double is an integer times 2**-k, so the window keeps its sums as integers at the finest
-    scale any sample needed: pushing and evicting never accumulates rounding. The mean equals
-    math.fsum(values) / n and the variance is the exact one, correctly rounded. (The backtest
-    pushes one sample per coin every z_sample_ms for weeks: recomputing over the window each time
-    was most of its cost.)
+    The statistics are worked out when read and kept until the next push: the backtest's fast
+    path pushes a coin's samples in bulk and reads them only where the exact rules run.
     """
 
     def __init__(self, size: int, samples: list[float] | None = None):
-        self.values: deque[float] = deque(maxlen=size)
-        self.mean = 0.0
-        self.std = 0.0
-        self._shift = 0            # the sums are in units of 2**-_shift (squares: 2**-(2 * _shift))
-        self._ints: deque[int] = deque()   # the samples in those units
-        self._s1 = 0
-        self._s2 = 0
-        for x in samples or ():
-            self.push(x)
+        self.values: deque[float] = deque(samples or [], maxlen=size)
+        self._stats: tuple[float, float] | None = None
 
     def push(self, x: float) -> None:
-        try:
-            num, den = x.as_integer_ratio()
-        except (ValueError, OverflowError, AttributeError):
-            raise ValueError(f"z-score window sample {x!r} is not a finite number") from None
-        k = den.bit_length() - 1
-        if k > self._shift:        # a finer sample than any before: rescale, still exact
-            self._rescale(k)
-        shift = self._shift
-        v = num << (shift - k)
-        ints = self._ints
-        if len(ints) == self.values.maxlen:
-            old = ints.popleft()
-            self._s1 -= old
-            self._s2 -= old * old
         self.values.append(x)
-        ints.append(v)
-        s1 = self._s1 = self._s1 + v
-        s2 = self._s2 = self._s2 + v * v
-        n = len(ints)
-        self.mean = s1 / (1 << shift) / n   # int / int rounds correctly, as fsum does
-        self.std = math.sqrt((n * s2 - s1 * s1) / ((n * n) << (2 * shift))) if n > 1 else 0.0
+        self._stats = None
 
-    def copy(self) -> "RollingWindow":
-        twin = RollingWindow.__new__(RollingWindow)
-        twin.values, twin._ints = self.values.copy(), self._ints.copy()
-        twin.mean, twin.std = self.mean, self.std
-        twin._shift, twin._s1, twin._s2 = self._shift, self._s1, self._s2
-        return twin
+    def extend(self, xs) -> None:
+        """Push several samples, oldest first."""
+        self.values.extend(xs)
+        self._stats = None
 
-    def _rescale(self, k: int) -> None:
-        d = k - self._shift
-        self._ints = deque(v << d for v in self._ints)
-        self._s1 <<= d
-        self._s2 <<= 2 * d
-        self._shift = k
+    @property
+    def mean(self) -> float:
+        return (self._stats or self._compute())[0]
+
+    @property
+    def std(self) -> float:
+        return (self._stats or self._compute())[1]
+
+    def _compute(self) -> tuple[float, float]:
+        n = len(self.values)
+        if n == 0:
+            self._stats = (0.0, 0.0)
+            return self._stats
+        mean = math.fsum(self.values) / n
+        std = math.sqrt(math.fsum([(v - mean) ** 2 for v in self.values]) / n) if n > 1 else 0.0
+        self._stats = (mean, std)
+        return self._stats
 
     def __len__(self) -> int:
         return len(self.values)
@@ -129,40 +109,23 @@ class SymbolStrategy:
             self.pending = True
         return intent
 
-    def entry_possible(self, up_bid: float, up_ask: float, bn_bid: float, bn_ask: float,
-                       fx_bid: float, fx_ask: float) -> bool:
-        """False only when no entry can pass at these top-of-book prices (a conservative screen).
+    def screen_limits(self, mean: float, std: float, n: int,
+                      slack: float = 0.0) -> tuple[float, tuple[float, float] | None]:
+        """(baseline, entry limits) for a window of `n` samples with this mean and std (limits None: not ready).
 
-        A depth walk never beats the best level (selling walks bids down, buying walks asks up),
-        so the top-of-book premium bounds each direction's stretch from above; the backtest's
-        fast path skips an evaluation only when this bound misses the entry threshold.
+        A depth walk never beats the best level, so an entry can pass only if the top-of-book
+        ratio up_bid / (bn_ask * fx_ask) >= the first limit (Upbit rich) or up_ask / (bn_bid *
+        fx_bid) <= the second (Upbit cheap): the backtest's fast path screens every book with them.
+        `slack` widens them, for a screen working from statistics known to within it.
         """
-        baseline, ready = self._baseline()
+        baseline, ready = self._baseline_of(mean, std, n)
         if not ready:
-            return False
+            return baseline, None
         need = self.fees + self.p.entry_edge_bps * BPS
         if self.p.mode == "zscore":
-            need = max(need, self.p.z_entry * self.window.std)
-        need -= SCREEN_MARGIN
-        rich = up_bid / (bn_ask * fx_ask) - 1.0 - baseline
-        cheap = baseline - (up_ask / (bn_bid * fx_bid) - 1.0)
-        return rich >= need or cheap >= need
-
-    def entry_bounds(self, window: RollingWindow | None = None) -> tuple[float, float] | None:
-        """entry_possible as two price-ratio limits for a window (default: the strategy's own; None: not ready).
-
-        An entry may pass only if up_bid / (bn_ask * fx_ask) >= the first (Upbit rich) or
-        up_ask / (bn_bid * fx_bid) <= the second (Upbit cheap); they change only at samples.
-        """
-        window = self.window if window is None else window
-        baseline, ready = self._baseline(window)
-        if not ready:
-            return None
-        need = self.fees + self.p.entry_edge_bps * BPS
-        if self.p.mode == "zscore":
-            need = max(need, self.p.z_entry * window.std)
-        need -= 2 * SCREEN_MARGIN
-        return 1.0 + baseline + need, 1.0 + baseline - need
+            need = max(need, self.p.z_entry * std)
+        need -= 2 * SCREEN_MARGIN + slack
+        return baseline, (1.0 + baseline + need, 1.0 + baseline - need)
 
     def exit_bounds(self, baseline: float) -> tuple[float, float]:
         """For the open position: stop-loss, take-profit and reversal can fire only if the exit
@@ -186,15 +149,17 @@ class SymbolStrategy:
         """When the open position's time-limit exit fires (at the first evaluation from then on)."""
         return self.position.entry_ts_ms + self.p.max_hold_ms
 
-    def baseline(self, window: RollingWindow | None = None) -> float:
-        """The level the premium is measured from: fixed (absolute) or the window's mean (z-score)."""
-        return self._baseline(self.window if window is None else window)[0]
-
-    def _baseline(self, window: RollingWindow | None = None) -> tuple[float, bool]:
+    def _baseline(self) -> tuple[float, bool]:
+        window = self.window
         if self.p.mode == "absolute":
             return self.p.baseline_bps * BPS, True
-        window = self.window if window is None else window
-        return window.mean, len(window) >= self.p.z_min_samples and window.std > 0
+        return self._baseline_of(window.mean, window.std, len(window))
+
+    def _baseline_of(self, mean: float, std: float, n: int) -> tuple[float, bool]:
+        """The level the premium is measured from, and whether entries may be decided against it."""
+        if self.p.mode == "absolute":
+            return self.p.baseline_bps * BPS, True
+        return mean, n >= self.p.z_min_samples and std > 0
 
     def _size(self, upbit: Book, binance: Book, direction: Direction) -> float:
         """Target size from the notional, capped to a share of the depth on both sides walked."""
