@@ -20,7 +20,8 @@ class PortfolioRiskCoordinator:
     """Holds the PaperDesk (domain Portfolio + fill model); strategies are reached through `routes`."""
 
     def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False,
-                 telemetry: tuple[Any, Any] | None = None, persist: Persist | None = None):
+                 telemetry: tuple[Any, Any] | None = None, persist: Persist | None = None,
+                 store_url: str | None = None):
         self.desk = PaperDesk(symbols, params.strategy, params.risk, params.market, params.fx, balances,
                               clocked=clocked)
         self.telemetry = Telemetry(*telemetry[:1], "coordinator", alerts=telemetry[1]) if telemetry else None
@@ -32,6 +33,12 @@ class PortfolioRiskCoordinator:
         # Positions, open orders, balances, PnL, guard counters: restored before the first message.
         self.snap = snapshotter(persist, "coordinator", "main", self._export, self._load)
         self._marks = self._progress()
+        # Orders, fills, round trips and guard decisions to the durable store (SQLAlchemy), buffered
+        # through a database outage; written idempotently, so a restart never doubles a row.
+        self.journal = None
+        if store_url is not None:
+            from actors.trade_journal import TradeJournal
+            self.journal = TradeJournal(store_url, persist.run_id if persist else "paper")
 
     def _export(self) -> dict:
         # `held` is not kept: it is non-empty only inside one lockstep step, never between two.
@@ -48,6 +55,8 @@ class PortfolioRiskCoordinator:
     def _changed(self) -> None:
         """Snapshot after a change: at once when orders, fills or decisions moved (or in lockstep,
         where every step must survive a kill), else at most every Snapshotter.min_interval_s."""
+        if self.journal is not None:
+            self.journal.sync(self.desk)
         if self.snap is None:
             return
         marks = self._progress()

@@ -52,7 +52,7 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
           flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
           clocked: bool = False, tag: str = "", alerts_config: Any = None, alerts_dir: Path | None = None,
           metrics_port: int = 0, coordinator_cls: Any = None, coordinator_kwargs: dict | None = None,
-          persist: Persist | None = None, policy: Any = None) -> ActorGraph:
+          persist: Persist | None = None, policy: Any = None, store_url: str | None = None) -> ActorGraph:
     """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds.
 
     `alerts_config` (alerts.config.AlertsConfig) adds the AlertDispatcherActor, `metrics_port` > 0 the
@@ -84,7 +84,7 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     # One factory per actor, `factory(restarts) -> handle`: the supervisor calls it again after a death.
     factories: dict[str, Any] = {
         "coordinator": lambda r: coordinator_cls.options(name=f"coordinator{at}").remote(
-            coins, params, balances, clocked, telemetry, persist=persisted(r), **extra)}
+            coins, params, balances, clocked, telemetry, persist=persisted(r), store_url=store_url, **extra)}
     groups = shards(coins, shard_size)
     for i, group in enumerate(groups):
         factories[f"strategy-{i}"] = lambda r, i=i, group=group: SymbolStrategyActor.options(
