@@ -18,14 +18,29 @@ def canonical_json(payload: dict[str, Any]) -> str:
                       allow_nan=False)
 
 
+PAYLOAD_MARK = b',"payload":'
+
+
 def checksum(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 def encode(version: int, ts_ms: int, schema: int | str, payload: dict[str, Any]) -> bytes:
-    body = {"version": version, "ts_ms": ts_ms, "schema": schema, "sha256": checksum(payload),
-            "payload": payload}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """The envelope with the payload written once, canonically and last, so `decode` can hash the
+    stored bytes instead of serializing a large state a second time."""
+    text = canonical_json(payload).encode()
+    head = {"version": version, "ts_ms": ts_ms, "schema": schema, "sha256": hashlib.sha256(text).hexdigest()}
+    return json.dumps(head, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()[:-1] \
+        + PAYLOAD_MARK + text + b"}"
+
+
+def with_version(blob: bytes, version: int) -> bytes:
+    """An envelope `encode` made with version 0, numbered `version` (the number is taken only once
+    the payload is known to encode)."""
+    head = b'{"version":0,'
+    if not blob.startswith(head):
+        raise ValueError("with_version: not an envelope made by encode(0, ...)")
+    return b'{"version":%d,' % version + blob[len(head):]
 
 
 def decode(blob: bytes) -> dict[str, Any]:
@@ -43,7 +58,10 @@ def decode(blob: bytes) -> dict[str, Any]:
         raise CorruptEnvelope("not an envelope: version and ts_ms must be integers")
     if not isinstance(body["payload"], dict):
         raise CorruptEnvelope("payload is not a JSON object")
-    try:
+    at = blob.rfind(PAYLOAD_MARK)
+    if at >= 0 and blob.endswith(b"}") and hashlib.sha256(blob[at + len(PAYLOAD_MARK):-1]).hexdigest() == body["sha256"]:
+        return body              # the stored payload bytes are exactly what was hashed at write time
+    try:                         # any other layout (hand-written, re-encoded): hash the canonical form
         actual = checksum(body["payload"])
     except ValueError as error:  # NaN or Infinity smuggled in
         raise CorruptEnvelope(f"payload not canonical JSON ({error})") from None

@@ -1,6 +1,7 @@
 """Keep secrets out of snapshots: the default redactor masks values stored under secret-looking keys."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable
 
 Redactor = Callable[[dict[str, Any]], dict[str, Any]]
@@ -17,14 +18,22 @@ def redact_secrets(payload: dict[str, Any]) -> dict[str, Any]:
     return _walk(payload)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _walk(value: Any) -> Any:
+    # Scalars are passed over without a call: a coordinator's state holds tens of thousands of them.
     if isinstance(value, dict):
-        return {k: MASK if _is_secret(k) else _walk(v) for k, v in value.items()}
+        return {k: MASK if _is_secret(k) else (v if type(v) in _SCALARS else _walk(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_walk(v) for v in value]
+        return [v if type(v) in _SCALARS else _walk(v) for v in value]
     return value
 
 
-def _is_secret(name: Any) -> bool:
-    lowered = str(name).lower()
+@lru_cache(maxsize=4096)
+def _is_secret_name(lowered: str) -> bool:
     return lowered in SECRET_NAMES or any(part in lowered for part in SECRET_PARTS)
+
+
+def _is_secret(name: Any) -> bool:
+    return _is_secret_name(str(name).lower())

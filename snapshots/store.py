@@ -69,12 +69,12 @@ class SnapshotStore(ABC):
         if ttl_s is not None and ttl_s <= 0:
             raise SnapshotError(f"snapshot {key}: ttl_s must be > 0, got {ttl_s}")
         clean = self._redact(payload) if self._redact else payload
-        try:
-            envelope.canonical_json(clean)
+        try:    # encoded before a version is taken, so a payload that is not JSON-safe uses none
+            blob = envelope.encode(0, self._clock_ms(), schema, clean)
         except (TypeError, ValueError) as error:
             raise SnapshotError(f"snapshot {key}: payload is not JSON-safe ({error})") from error
         version = self._next_version(key, ttl_s)
-        self._push(key, envelope.encode(version, self._clock_ms(), schema, clean), ttl_s)
+        self._push(key, envelope.with_version(blob, version), ttl_s)
         return version
 
     def get(self, key: str, max_age_ms: int | None = None) -> Snapshot | None:
