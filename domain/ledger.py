@@ -127,14 +127,15 @@ class Ledger:
     def to_dict(self) -> dict:
         """Plain, exact (strings) state for snapshots.
 
-        Insertion order is kept, not sorted: valuations sum floats over these maps in that order,
-        so a restored ledger must iterate exactly like the one it was taken from.
+        Insertion order is kept, not sorted, and every map is a list (a snapshot store sorts object
+        keys): valuations sum floats over these maps in order, so a restored ledger must iterate
+        exactly like the one it was taken from.
         """
         return {
             "balances": [[v, a, str(x)] for (v, a), x in self.balances.items()],
             "initial": [[v, a, str(x)] for (v, a), x in self.initial.items()],
             "fees": [[v, a, str(x)] for (v, a), x in self.fees.items()],
-            "perps": {c: [str(p.qty), str(p.cost)] for c, p in self.perps.items()},
+            "perps": [[c, str(p.qty), str(p.cost)] for c, p in self.perps.items()],
             "funding": str(self.funding),
             "seen": sorted(self._seen),
         }
@@ -145,7 +146,7 @@ class Ledger:
         led.balances = {(v, a): Decimal(x) for v, a, x in d["balances"]}
         led.initial = {(v, a): Decimal(x) for v, a, x in d["initial"]}
         led.fees = {(v, a): Decimal(x) for v, a, x in d["fees"]}
-        led.perps = {c: PerpPosition(Decimal(q), Decimal(p)) for c, (q, p) in d["perps"].items()}
+        led.perps = {c: PerpPosition(Decimal(q), Decimal(p)) for c, q, p in d["perps"]}
         led.funding = Decimal(d["funding"])
         led._seen = set(d["seen"])
         return led

@@ -4,7 +4,8 @@ The portfolio (ledger, positions, orders, round trips, guard decisions and count
 (rolling window, cooldown, position view) and the engine around them (in-flight orders, clocks,
 trace, latest books; for a PaperDesk also its undelivered news). Documents are plain JSON values:
 Decimals as strings, non-finite floats tagged {"$float": "inf"}, so a snapshot store can checksum
-them. Importing into a freshly built object of the same configuration continues exactly where the
+them. A map whose order matters (float sums run over it) is written as a list of pairs: a snapshot
+store writes objects with sorted keys, which would reorder it. Importing into a freshly built object of the same configuration continues exactly where the
 exported one stopped; export -> import -> export gives the same document. Pure: no I/O.
 
 strategy.py and engine.py are read from here, not changed: the *_STATE / *_CONFIG sets name every
@@ -13,7 +14,6 @@ neither, so a new piece of state cannot be forgotten silently.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -59,14 +59,27 @@ class StateError(ValueError):
 
 
 # -- JSON-safe floats --------------------------------------------------------------------------
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _plain(v: Any) -> bool:
+    return type(v) in _PLAIN or (type(v) is float and v - v == 0.0)   # inf - inf and nan - nan are nan
+
+
 def _tag_floats(value: Any) -> Any:
-    """Copy of `value` with inf/nan replaced by {"$float": repr}; JSON cannot carry them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {FLOAT_TAG: repr(value)}
-    if isinstance(value, dict):
-        return {k: _tag_floats(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_tag_floats(v) for v in value]
+    """Copy of `value` with inf/nan replaced by {"$float": repr}; JSON cannot carry them.
+
+    Plain values are passed over inline, without a call each: a coordinator's state holds tens of
+    thousands of them and this walk runs on every snapshot.
+    """
+    t = type(value)
+    if t is dict:
+        return {k: v if (type(v) in _PLAIN or (type(v) is float and v - v == 0.0)) else _tag_floats(v)
+                for k, v in value.items()}
+    if t is list or t is tuple:
+        return [v if (type(v) in _PLAIN or (type(v) is float and v - v == 0.0)) else _tag_floats(v) for v in value]
+    if t is float and not _plain(value):
+        return {FLOAT_TAG: repr(value)}
     return value
 
 
@@ -107,10 +120,16 @@ def _enum_fields(cls: type) -> dict[str, type]:
             if isinstance(hint, type) and issubclass(hint, Enum)}
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def record(obj: Any) -> dict:
     """A frozen dataclass as {field: value}, enums as their values."""
     enums = _enum_fields(type(obj))
-    return {f.name: (getattr(obj, f.name).value if f.name in enums else getattr(obj, f.name)) for f in fields(obj)}
+    return {name: (getattr(obj, name).value if name in enums else getattr(obj, name))
+            for name in _field_names(type(obj))}
 
 
 def rebuild(cls: type, raw: dict, where: str) -> Any:
@@ -141,8 +160,8 @@ def _position(pos: PairPosition) -> dict:
         value = getattr(pos, f.name)
         if f.name == "direction":
             value = value.value
-        elif f.name == "coin":
-            value = {venue: str(x) for venue, x in value.items()}
+        elif f.name == "coin":       # pairs, not an object: PnL sums it in this order, and stores sort keys
+            value = [[venue, str(x)] for venue, x in value.items()]
         elif f.name == "legs":
             value = {k: list(leg) for k, leg in value.items()}
         elif f.name == "open_orders":
@@ -157,7 +176,7 @@ def _unposition(raw: dict, orders: dict[str, Order], where: str) -> PairPosition
     def build():
         values = dict(raw)
         values["direction"] = Direction(raw["direction"])
-        values["coin"] = {venue: Decimal(x) for venue, x in raw["coin"].items()}
+        values["coin"] = {venue: Decimal(x) for venue, x in raw["coin"]}
         values["legs"] = {k: list(leg) for k, leg in raw["legs"].items()}
         missing = [oid for oid in raw["open_orders"] if oid not in orders]
         if missing:
@@ -169,13 +188,13 @@ def _unposition(raw: dict, orders: dict[str, Order], where: str) -> PairPosition
     return _guard(where, build)
 
 
-def _portfolio(pf: Portfolio) -> dict:
+def _portfolio(pf: Portfolio, history: bool = True) -> dict:
     return {"kind": "portfolio", "schema": SCHEMA, "hedge": pf.hedge,
             "ledger": pf.ledger.to_dict(), "risk": pf.risk.to_dict(),
             "orders": [record(o) for o in pf.orders.values()],
             "positions": [_position(p) for p in pf.positions.values()],
             "round_trips": [record(rt) for rt in pf.round_trips],
-            "decisions": [record(d) for d in pf.decisions],
+            "decisions": [record(d) for d in pf.decisions] if history else {"omitted": len(pf.decisions)},
             "failed_entries": pf.failed_entries, "stuck_legs": list(pf.stuck_legs)}
 
 
@@ -193,15 +212,16 @@ def _restore_portfolio(pf: Portfolio, doc: dict) -> None:
         pos = _unposition(raw, orders, f"portfolio.positions[{i}] ({raw.get('position_id', '?')})")
         positions[pos.position_id] = pos
     round_trips = [rebuild(RoundTrip, raw, f"portfolio.round_trips[{i}]") for i, raw in enumerate(doc["round_trips"])]
-    decisions = [rebuild(Decision, raw, f"portfolio.decisions[{i}]") for i, raw in enumerate(doc["decisions"])]
+    kept = doc["decisions"] if isinstance(doc["decisions"], list) else []   # {"omitted": n}: history elsewhere
+    decisions = [rebuild(Decision, raw, f"portfolio.decisions[{i}]") for i, raw in enumerate(kept)]
     pf.ledger, pf.risk, pf.orders, pf.positions = ledger, risk, orders, positions
     pf.round_trips, pf.decisions = round_trips, decisions
     pf.failed_entries, pf.stuck_legs = int(doc["failed_entries"]), list(doc["stuck_legs"])
 
 
-def export_portfolio(pf: Portfolio) -> dict:
-    """The portfolio's whole state as a plain JSON document."""
-    return _tag_floats(_portfolio(pf))
+def export_portfolio(pf: Portfolio, *, history: bool = True) -> dict:
+    """The portfolio's whole state as a plain JSON document (`history`: see export_engine)."""
+    return _tag_floats(_portfolio(pf, history))
 
 
 def restore_portfolio(pf: Portfolio, doc: dict) -> None:
@@ -270,20 +290,28 @@ def _restore_strategies(strategies: dict[str, SymbolStrategy], docs: list, where
 
 
 # -- engine (and PaperDesk) --------------------------------------------------------------------
-def _trace(trace: Trace) -> dict:
+_HISTORY = ("equity", "premium", "markers", "fills", "orders", "alerts")
+
+
+def _trace(trace: Trace, history: bool = True) -> dict:
+    if not history:
+        return {"omitted": {name: len(getattr(trace, name)) for name in _HISTORY},
+                "books": trace.books, "evaluations": trace.evaluations, "intents": trace.intents}
     return {"equity": [list(p) for p in trace.equity],
-            "premium": {s: [list(p) for p in pts] for s, pts in trace.premium.items()},
+            "premium": [[s, [list(p) for p in pts]] for s, pts in trace.premium.items()],
             "markers": [dict(m) for m in trace.markers], "fills": [record(f) for f in trace.fills],
             "orders": [o.order_id for o in trace.orders], "alerts": list(trace.alerts),
             "books": trace.books, "evaluations": trace.evaluations, "intents": trace.intents}
 
 
 def _untrace(raw: dict, orders: dict[str, Order]) -> Trace:
+    if "omitted" in raw:       # history kept elsewhere (the trade store): only the counters come back
+        return Trace(books=raw["books"], evaluations=raw["evaluations"], intents=raw["intents"])
     missing = [oid for oid in raw["orders"] if oid not in orders]
     if missing:
         raise StateError(f"engine.trace.orders: {missing[:5]} are not in portfolio.orders")
     return Trace(equity=[tuple(p) for p in raw["equity"]],
-                 premium={s: [tuple(p) for p in pts] for s, pts in raw["premium"].items()},
+                 premium={s: [tuple(p) for p in pts] for s, pts in raw["premium"]},
                  markers=[dict(m) for m in raw["markers"]],
                  fills=[rebuild(Fill, f, f"engine.trace.fills[{i}]") for i, f in enumerate(raw["fills"])],
                  orders=[orders[oid] for oid in raw["orders"]], alerts=list(raw["alerts"]),
@@ -299,11 +327,15 @@ def _books_needed(engine: Engine) -> set[tuple[str, str]]:
     return needed
 
 
-def export_engine(engine: Engine, *, all_books: bool = True) -> dict:
+def export_engine(engine: Engine, *, all_books: bool = True, history: bool = True) -> dict:
     """The engine's whole state (a PaperDesk's news and counters too) as a plain JSON document.
 
     `all_books=False` keeps only the books in-flight orders will fill against (feeds resend the
-    rest); a backtest that must continue bit for bit keeps them all.
+    rest); a backtest that must continue bit for bit keeps them all. `history=False` leaves out
+    what only reports read and what grows with every event (guard decisions, and the trace's
+    fills, orders, markers, equity and premium series), keeping their counts: for an actor whose
+    history goes to the trade store, so a snapshot stays the size of the trading state. Trading
+    continues exactly either way; only the restored object's history lists start empty.
     """
     for name in ENGINE_STATE | ENGINE_CONFIG:
         if not hasattr(engine, name):
@@ -315,12 +347,12 @@ def export_engine(engine: Engine, *, all_books: bool = True) -> dict:
             raise StateError(f"engine state: in-flight order {order.order_id} is not in portfolio.orders")
     keep = None if all_books else _books_needed(engine)
     doc = {"kind": "engine", "schema": SCHEMA, "symbols": list(engine.strategies), "hedge": engine.hedge,
-           "portfolio": _portfolio(engine.portfolio),
+           "portfolio": _portfolio(engine.portfolio, history),
            "strategies": [_strategy(s) for s in engine.strategies.values()],
            "now": engine.now, "pending": [[due, seq, order.order_id] for due, seq, order in engine.pending],
            "seq": engine._seq, "fill_seq": engine._fill_seq, "next_equity_ms": engine._next_equity,
            "next_funding_ms": engine._next_funding, "dirty": sorted(engine._dirty),
-           "initial_equity": engine._initial_equity, "trace": _trace(engine.trace),
+           "initial_equity": engine._initial_equity, "trace": _trace(engine.trace, history),
            # engine.books[k], not .items(): the backtest's lazy map builds a Book only when read
            "books": [_book(engine.books[k]) for k in list(engine.books) if keep is None or k in keep]}
     if hasattr(engine, "news"):

@@ -3,8 +3,10 @@
 Restore in the constructor (a restart is a cold start with state), then tell it about every state
 change that matters:
 
-    self.snap = Snapshotter(store, key(run_id, "coordinator", "main"), lambda: export_engine(self.desk))
-    self.snap.restore(lambda doc: restore_engine(self.desk, doc, news_type=News), required=restarts > 0)
+    self.snap = Snapshotter(store, key(run_id, "coordinator", "main"),
+                            lambda: export_engine(self.desk, all_books=False, history=False))
+    if self.snap.restore(lambda doc: restore_engine(self.desk, doc, news_type=News), required=restarts > 0) is None:
+        self.snap.changed(urgent=True)     # first start: a crash before the first change is restorable too
     ...
     self.snap.changed(urgent=True)   # a fill, an order, a position: write now
     self.snap.changed()              # a window sample, a cooldown: write at most every min_interval_s
