@@ -3,6 +3,7 @@
     python main.py --profile NAME                       backtest, paper or live, as the profile says
     python main.py preflight --profile NAME             live checks: table + preflight.json (0 = all pass)
     python main.py kill --profile NAME [--policy P]     kill switch: cancel open orders, flatten or freeze
+    python main.py --resume RUN_ID                      continue a killed paper run from its snapshots
 
 Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
 available in this build, 5 a venue cannot be reached.
@@ -27,7 +28,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="main.py", description="Kimchi-premium arbitrage: backtest, paper, live.")
     ap.add_argument("command", nargs="?", choices=("run", "preflight", "kill"), default="run",
                     help="run (default) the profile; preflight or kill for a live profile")
-    ap.add_argument("--profile", required=True, help="profile name under config/profiles/ or a YAML path")
+    ap.add_argument("--profile", default=None, help="profile name under config/profiles/ or a YAML path")
+    ap.add_argument("--resume", default=None, metavar="RUN_ID",
+                    help="continue a killed run: every actor restores from its Redis snapshot, same run id and outputs")
     ap.add_argument("--policy", choices=("flatten", "freeze"), default="flatten",
                     help="kill: flatten positions or freeze them (orders are cancelled either way)")
     ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
@@ -37,11 +40,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--speed", type=float, default=1.0, help="paper on the simulator: replay speed (1 = real time)")
     ap.add_argument("--record", default=None, metavar="DIR",
                     help="paper: write the books the feeds forward to DIR/<run id>/<venue>.parquet")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.profile is None and args.resume is None:
+        ap.error("--profile is required (or --resume RUN_ID)")
+    return args
+
+
+def profile_of_run(run_id: str) -> str:
+    """A run id is `<profile name>-<UTC start>`; a YAML profile path can be given with --profile."""
+    name, _, stamp = run_id.rpartition("-")
+    if not name or not stamp.endswith("Z"):
+        raise ProfileError(f"--resume {run_id!r}: not a run id (<profile>-<UTC time>Z)")
+    return name
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile or profile_of_run(args.resume))
+    if args.resume and profile.mode != "paper":
+        raise ProfileError(f"--resume: profile {profile.name} is {profile.mode!r}; resume continues paper runs")
     if args.command in ("preflight", "kill"):
         return live_command(profile, args)
     if profile.mode == "backtest":
@@ -83,7 +99,8 @@ def run_paper_mode(profile, args: argparse.Namespace) -> int:
     from paper.run import run_paper
     kpi = run_paper(profile, args.duration if args.duration is not None else float("inf"),
                     out_root=Path(args.out) if args.out else None, speed=args.speed, handle_signals=True,
-                    record_dir=Path(args.record) if args.record else None, live_table=not args.no_progress)
+                    record_dir=Path(args.record) if args.record else None, live_table=not args.no_progress,
+                    resume=args.resume)
     books = "SYNTHETIC books on the local simulator" if kpi["synthetic_data"] else "live venue books"
     console.print(f"[bold]{profile.name}[/] (paper, {books}): {kpi['round_trips']} round trips, "
                   f"PnL {kpi['pnl_krw']:,.0f} KRW; outputs: {kpi['output_dir']}")

@@ -79,7 +79,7 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     extra = coordinator_kwargs or {}
 
     def persisted(restarts: int) -> Persist | None:
-        return persist.restarted(restarts) if persist is not None else None
+        return persist.restarted(persist.restarts + restarts) if persist is not None else None
 
     # One factory per actor, `factory(restarts) -> handle`: the supervisor calls it again after a death.
     factories: dict[str, Any] = {
@@ -152,6 +152,17 @@ def rewire(graph: ActorGraph) -> list[str]:
             changed.append(f"feed-{venue}")
     wire(graph)
     return changed
+
+
+def health(graph: ActorGraph) -> dict:
+    """Snapshot write counters of the stateful actors and the supervisor's restart records (KPI file)."""
+    stats = ray.get([graph.coordinator.snapshot_stats.remote()] +
+                    [h.snapshot_stats.remote() for h, _ in graph.strategies])
+    stats = [s for s in stats if s is not None]
+    ok, failed = sum(s["writes_ok"] for s in stats), sum(s["writes_failed"] for s in stats)
+    restarts = ray.get(graph.supervisor.restart_records.remote()) if graph.supervisor is not None else []
+    return {"snapshots": stats, "restarts": restarts,
+            "snapshot_success_rate_pct": round(ok / (ok + failed) * 100, 4) if ok + failed else None}
 
 
 def stop(graph: ActorGraph) -> tuple[dict, list[dict], Any]:

@@ -8,16 +8,18 @@ and the trade log.
 """
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import ccxt
 import ray
+import redis
 from rich.console import Console
 
 from backtest.outputs import write_json_atomic, write_trade_log
@@ -25,6 +27,7 @@ from backtest.runner import kpi_document
 from domain.kpi import percentile
 from domain.symbols import FX_SYMBOL
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
+from actors.persistence import Persist
 from paper import graph, recording
 from paper.universe import Universe, rank_by_traded_value, resolve
 from sim import SimThread, ccxt_overrides
@@ -61,14 +64,19 @@ def is_local(profile) -> bool:
     return bool(profile.endpoints) and all("127.0.0.1" in e.rest for e in profile.endpoints.values())
 
 
-def local_venues(profile, duration_s: float, speed: float, seed: int, stack: ExitStack) -> Venues:
-    """Start the simulator replaying a SYNTHETIC Top-N (plus spares) for the run's length."""
+def local_venues(profile, duration_s: float, speed: float, seed: int, stack: ExitStack,
+                 after_ms: int | None = None) -> Venues:
+    """Start the simulator replaying a SYNTHETIC Top-N (plus spares) for the run's length (a resumed
+    run: the same stream from where the run's desk stopped, `after_ms`)."""
     n = profile.universe.top_n or len(profile.symbols() or ())
-    days = (min(duration_s, 6 * 3600) * speed + 300) / 86_400
+    start_ms = SyntheticConfig().start_ms
+    span_s = (after_ms - start_ms) / 1000 if after_ms else 0.0
+    days = (span_s + min(duration_s, 6 * 3600) * speed + 300) / 86_400
     market = SyntheticMarket(SyntheticConfig(coins=min(n + SPARE_COINS, 100), days=days, seed=seed))
     coins = list(market.coins)
-    sim = SimThread(market.books(), markets={"upbit": (*coins, FX_SYMBOL), "binance": tuple(coins),
-                                             "binance_usdm": ()}, speed=speed)
+    books = market.books() if after_ms is None else (b for b in market.books() if b.ts_ms > after_ms)
+    sim = SimThread(books, markets={"upbit": (*coins, FX_SYMBOL), "binance": tuple(coins),
+                                    "binance_usdm": ()}, speed=speed)
     urls = sim.start()
     stack.callback(sim.stop)
     rate = market.cal.ratio.mean
@@ -116,10 +124,38 @@ def starting_balances(profile, universe: Universe, price_krw: dict[str, float], 
     return balances
 
 
+def snapshots_on(profile) -> Persist | None:
+    """Snapshots need Redis; without it the run goes on, said loudly, since a crash would lose it."""
+    url = profile.storage.redis_url
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+    except redis.RedisError as err:
+        Console(stderr=True).print(f"[yellow]snapshots off[/]: Redis at {url} unreachable ({err}); "
+                                   "a crash would lose this run")
+        return None
+    return Persist(url, "pending")
+
+
+def resume_point(persist: Persist, run_id: str) -> int:
+    """The desk clock in the run's last coordinator snapshot: where a resumed replay picks up."""
+    from snapshots.keys import key
+    from snapshots.redis_store import RedisSnapshotStore
+    snap = RedisSnapshotStore(persist.redis_url).get(key(run_id, "coordinator", "main"))
+    if snap is None:
+        raise ValueError(f"resume {run_id}: no coordinator snapshot in Redis at {persist.redis_url}")
+    return int(snap.payload["desk"]["now"])
+
+
 def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed: float = 1.0, seed: int = 7,
               shard_size: int = 10, stop: threading.Event | None = None, flush_ms: int = 20,
-              handle_signals: bool = False, record_dir: Path | None = None, live_table: bool = False) -> dict:
-    """Run the actors until `duration_s` or `stop`; return the KPI document."""
+              handle_signals: bool = False, record_dir: Path | None = None, live_table: bool = False,
+              resume: str | None = None) -> dict:
+    """Run the actors until `duration_s` or `stop`; return the KPI document.
+
+    `resume` (a run id): the run was killed; every actor restores from its Redis snapshot, the same
+    run id and output directory go on, and its KPI totals continue."""
     if profile.mode != "paper":
         raise ValueError(f"run_paper: profile {profile.name} has mode {profile.mode!r}, expected 'paper'")
     local = is_local(profile)
@@ -128,16 +164,29 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
                          "use strategy.hedge: inventory")
     started = time.time()
     stop = stop or threading.Event()
-    run_id = f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
+    run_id = resume or f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     out_dir = (out_root or profile.outputs_dir()) / run_id
+    persist = snapshots_on(profile)
+    persist = replace(persist, run_id=run_id) if persist is not None else None
+    after_ms = None
+    if resume:
+        if persist is None:
+            raise ValueError(f"resume {run_id}: needs Redis (the actors' snapshots) at {profile.storage.redis_url}")
+        before = json.loads((out_dir / "running.json").read_text())
+        seed, speed, shard_size = before["seed"], before["speed"], before["shard_size"]
+        started = before["started_epoch"]
+        persist = persist.restarted(1)            # every actor must find its snapshot
+        after_ms = resume_point(persist, run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     if record_dir is not None:
         record_dir = Path(record_dir) / run_id
         record_dir.mkdir(parents=True, exist_ok=True)
     params = profile.to_domain()
     with ExitStack() as stack:
-        venues = local_venues(profile, duration_s, speed, seed, stack) if local else real_venues(profile)
+        venues = local_venues(profile, duration_s, speed, seed, stack, after_ms) if local else real_venues(profile)
         universe = load_universe(profile, venues)
+        if resume and list(universe.coins) != before["coins"]:
+            raise ValueError(f"resume {run_id}: the universe changed ({before['coins']} -> {list(universe.coins)})")
         balances = starting_balances(profile, universe, venues.price_krw, params.strategy.order_notional_krw)
         dashboard = None
         if not ray.is_initialized():
@@ -154,14 +203,16 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         actors = graph.start(params, universe, balances, venues.ccxt_configs, shard_size=shard_size,
                              flush_ms=flush_ms, record_dir=record_dir, synthetic=venues.source.synthetic, tag=run_id,
                              alerts_config=alerts_from_profile(profile.alerts), alerts_dir=REPO,
-                             metrics_port=profile.metrics.port)
+                             metrics_port=profile.metrics.port, persist=persist)
         if actors.metrics_url:
             Console(stderr=True).print(f"Prometheus metrics: {actors.metrics_url}")
         try:
             write_json_atomic(out_dir / "running.json", {
                 "run_id": run_id, "coins": list(universe.coins), "actors": sorted(actors.handles()),
                 "ray_dashboard": f"http://{dashboard}" if dashboard else None, "metrics_url": actors.metrics_url,
-                "starting_balances": [[v, a, x] for (v, a), x in sorted(balances.items())]})
+                "starting_balances": [[v, a, x] for (v, a), x in sorted(balances.items())],
+                "seed": seed, "speed": speed, "shard_size": shard_size, "started_epoch": started,
+                "snapshots": persist is not None, "resumed": bool(resume)})
             source = PaperSource(venues.source.source, venues.source.synthetic,
                                  venues.source.notes + tuple(universe.notes()))
 
@@ -176,6 +227,7 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
                   lambda desk: write_json_atomic(out_dir / "kpi.json", kpi_now(desk, [], {"checkpoint": True,
                                                                                         "exit_code": None})))
         finally:
+            health = graph.health(actors)
             feed_stats, shard_stats, desk = graph.stop(actors)
         if record_dir is not None:
             recorded = recording.merge(record_dir, list(venues.ccxt_configs), f"recorded {venues.source.source}",
@@ -186,7 +238,9 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
         "feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
         "recorded_to": str(recorded) if record_dir is not None else None,
-        "startup_s": round(trading_from - started, 3), "checkpoint": False})
+        "startup_s": round(trading_from - started, 3), "checkpoint": False,
+        "snapshot_success_rate_pct": health["snapshot_success_rate_pct"], "snapshots": health["snapshots"],
+        "restarts": health["restarts"], "resumed": bool(resume)})
     write_json_atomic(out_dir / "kpi.json", kpi)
     pf = desk.portfolio
     write_trade_log(out_dir / "trades.jsonl", desk.trace.orders, desk.trace.fills, pf.round_trips, pf.decisions)
@@ -203,14 +257,20 @@ def _wait(profile, actors: graph.ActorGraph, stop: threading.Event, started: flo
     every = profile.outputs.kpi_checkpoint_s
     next_checkpoint = started + every
     table = StatusTable(title=f"{profile.name} (paper)")
+    restarts = 0
     with Live(table, refresh_per_second=2, transient=False) if live_table else nullcontext():
         while not stop.is_set():
             now = time.time()
             if now - started >= duration_s:
                 return
+            if actors.supervisor is not None:   # an actor came back with a new handle: tell its peers
+                records = ray.get(actors.supervisor.restart_records.remote())
+                if len(records) != restarts:
+                    graph.rewire(actors)
+                    restarts = len(records)
             if now >= next_checkpoint:
                 checkpoint(ray.get(actors.coordinator.checkpoint.remote()))
                 next_checkpoint = now + every
             if live_table:
                 table.update(ray.get(actors.coordinator.status.remote()))
-            stop.wait(min(1.0, max(0.0, duration_s - (now - started)), max(0.0, next_checkpoint - now)))
+            stop.wait(min(0.25, max(0.0, duration_s - (now - started)), max(0.0, next_checkpoint - now)))
