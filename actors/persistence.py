@@ -28,5 +28,6 @@ def snapshotter(persist: Persist | None, kind: str, actor_id: str, export: Calla
     if persist is None:
         return None
     snap = Snapshotter(RedisSnapshotStore(persist.redis_url), key(persist.run_id, kind, actor_id), export)
-    snap.restore(load, required=persist.restarts > 0)
+    if snap.restore(load, required=persist.restarts > 0) is None:
+        snap.changed(urgent=True)   # a first start is stored at once: a crash before any change can restart
     return snap

@@ -36,6 +36,17 @@ def upbit_ticks(price: np.ndarray) -> np.ndarray:
     return _TICKS[np.clip(np.searchsorted(_FLOORS, price, side="right") - 1, 0, len(_TICKS) - 1)]
 
 
+def _ladder(raw: np.ndarray, tick: np.ndarray, step: np.ndarray | None, sign: int) -> np.ndarray:
+    """(levels, rows) prices on their ticks; two levels on one tick push the outer one a step further
+    out, the step being `step` or (None) the tick of the level before it."""
+    px = (np.floor(raw / tick + 1e-9) if sign < 0 else np.ceil(raw / tick - 1e-9)) * tick
+    for i in range(1, len(px)):
+        prev = px[i - 1]
+        s = upbit_ticks(prev) if step is None else step
+        px[i] = np.minimum(px[i], prev - s) if sign < 0 else np.maximum(px[i], prev + s)
+    return px
+
+
 @dataclass(frozen=True, slots=True)
 class SyntheticConfig:
     """What to generate; the same config (seed included) always gives the same books."""
@@ -95,14 +106,18 @@ class SyntheticMarket:
         shape = self.cal.depth.venues[venue]
         out = []
         for sign, offsets in ((-1, shape.bid_offsets_bps), (1, shape.ask_offsets_bps)):
-            raw = mid[:, None] * (1 + sign * np.array(offsets[: self.config.levels]) / 1e4)
-            t = upbit_ticks(raw) if tick is None else np.broadcast_to(tick[:, None], raw.shape)
-            px = (np.floor(raw / t + 1e-9) if sign < 0 else np.ceil(raw / t - 1e-9)) * t
-            for i in range(1, px.shape[1]):  # two levels on one tick: push the outer one a tick further out
-                prev = px[:, i - 1]
-                step = upbit_ticks(prev) if tick is None else tick
-                px[:, i] = np.minimum(px[:, i], prev - step) if sign < 0 else np.maximum(px[:, i], prev + step)
-            out.append(np.round(px, 10))
+            # level-major (levels, rows): the outward pass below walks contiguous rows
+            raw = (1 + sign * np.array(offsets[: self.config.levels]) / 1e4)[:, None] * mid[None, :]
+            if tick is not None:
+                px = _ladder(raw, np.broadcast_to(tick[None, :], raw.shape), tick, sign)
+            else:
+                t = upbit_ticks(raw)
+                px = _ladder(raw, t, t[0], sign)   # most ladders sit in one band of the price table
+                home = np.searchsorted(_FLOORS, raw[0], side="right")
+                off = np.flatnonzero((np.searchsorted(_FLOORS, px[:-1], side="right") != home).any(axis=0))
+                if off.size:   # a level left the band: redo those rows with each level's own tick
+                    px[:, off] = _ladder(raw[:, off], t[:, off], None, sign)
+            out.append(np.round(px.T, 10))
         return out[0], out[1]
 
     def column_chunks(self) -> Iterator[BookColumns]:
