@@ -171,7 +171,8 @@ def one_row(cols: BookColumns, r: int) -> BookColumns:
 
 def _groups(codes: np.ndarray, names: list) -> dict:
     """name -> ascending row indices of the rows carrying that code (codes index `names`)."""
-    order = np.argsort(codes, kind="stable")
+    small = codes.astype(np.uint16) if len(names) <= np.iinfo(np.uint16).max else codes
+    order = np.argsort(small, kind="stable")   # a radix sort on 16-bit codes
     counts = np.bincount(codes, minlength=len(names))
     ends = np.cumsum(counts)
     return {names[i]: order[ends[i] - counts[i]:ends[i]] for i in np.flatnonzero(counts)}

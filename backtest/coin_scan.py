@@ -161,12 +161,12 @@ def window_stats(held, samples: list[float], size: int) -> tuple[np.ndarray, np.
 
 def _deepest(index: ChunkIndex, idx: np.ndarray, side: str, qty: float) -> np.ndarray:
     """Price of a level at least as deep as the last one a walk of `qty` touches (the last level
-    shown when the depth runs out): one level past where the cumulative size reaches `qty`, so
-    rounding in the walk's running remainder cannot put it deeper."""
+    shown when the depth runs out): the first whose cumulative size clears `qty` by a relative 1e-12,
+    so rounding in the walk's running remainder cannot have taken it deeper."""
     if not len(idx):
         return np.zeros(0)
     px, size = index.levels(idx, side)
-    reach = (np.cumsum(size, axis=1) < qty).sum(axis=1) + 1
+    reach = (np.cumsum(size, axis=1) < qty * (1 + 1e-12)).sum(axis=1)
     shown = (~np.isnan(px)).sum(axis=1)
     level = np.clip(np.minimum(reach, shown - 1), 0, px.shape[1] - 1)
     return px[np.arange(len(idx)), level]

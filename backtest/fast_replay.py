@@ -108,23 +108,27 @@ class FastReplay:
         self.rate = fixed_rate(engine.fx_params)
 
     def run(self, chunks: Iterable) -> Engine:
-        """Apply every chunk in order, then finish the engine (in-flight orders, last equity mark).
-
-        Each chunk is announced to the scan source one step ahead, so a worker process scans it
-        while the engine replays the one before."""
+        """Apply every chunk in order, then finish the engine (in-flight orders, last equity mark)."""
         try:
-            ahead = None
-            for cols in whole_instants(self._keep_wanted(c) for c in chunks):
-                self.source.feed(cols)
-                if ahead is not None:
-                    self.apply(ahead)
-                ahead = cols
-            if ahead is not None:
-                self.apply(ahead)
+            self.consume(chunks)
         finally:
             self.source.close()
         self.engine.finish()
         return self.engine
+
+    def consume(self, chunks: Iterable) -> None:
+        """Apply chunks in order, re-cut to whole instants; callable again with the chunks that follow.
+
+        Each chunk is announced to the scan source one step ahead, so a worker process scans it
+        while the engine replays the one before."""
+        ahead = None
+        for cols in whole_instants(self._keep_wanted(c) for c in chunks):
+            self.source.feed(cols)
+            if ahead is not None:
+                self.apply(ahead)
+            ahead = cols
+        if ahead is not None:
+            self.apply(ahead)
 
     def apply(self, cols) -> None:
         """Apply one chunk of whole instants, rows in time order (run() re-cuts chunks that split one)."""

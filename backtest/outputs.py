@@ -45,11 +45,24 @@ def write_trade_log(path: Path, orders, fills, round_trips, decisions) -> None:
             fh.write(json.dumps({"type": kind, **body}, sort_keys=True) + "\n")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started its program: VmHWM where Linux has it
+    (ru_maxrss of a process forked from a big one also counts that image from before exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def process_usage(started_wall: float, helpers: dict | None = None) -> dict:
     """CPU seconds, CPU share and peak memory of this process so far, plus its helper processes'
     (`helpers`: their cpu_s and max_rss_mb; the memory figure is then the sum of the peaks)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime + (helpers or {}).get("cpu_s", 0.0)
-    rss = usage.ru_maxrss / 1024 + (helpers or {}).get("max_rss_mb", 0.0)
+    rss = peak_rss_mb() + (helpers or {}).get("max_rss_mb", 0.0)
     wall = max(time.time() - started_wall, 1e-9)
     return {"cpu_s": round(cpu, 3), "cpu_pct": round(cpu / wall * 100, 1), "max_rss_mb": round(rss, 1)}

@@ -23,11 +23,13 @@ import numpy as np
 
 from backtest.chunk_index import ChunkIndex
 from backtest.coin_scan import CoinScan, fixed_rate, scan_coin
+from backtest.outputs import peak_rss_mb
 from domain.engine import Engine
 from domain.strategy import SymbolStrategy
 from marketdata.parquet_books import BookColumns
 
 POLL_S = 1.0   # how often a wait for the worker checks that it is still alive
+READY = "ready"
 
 
 class ShardError(RuntimeError):
@@ -61,9 +63,16 @@ class ShardedScans:
         self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
         self._fed: deque = deque()
         self.worker_usage: dict = {}     # the worker's cpu_s and max_rss_mb, once it has ended
+        self.worker_cpu_s = 0.0          # its CPU seconds as of the last chunk it scanned
         self._proc = ctx.Process(target=_work, args=(self._inbox, self._outbox, strategies, engine.bn_venue, self.rate),
                                  name="backtest-scan-shard", daemon=True)
         self._proc.start()
+        try:
+            if self._receive() != READY:   # a worker that cannot start fails here, before any data is read
+                raise ShardError("sharded scans: the worker did not report ready")
+        except BaseException:
+            self.close()
+            raise
 
     def feed(self, cols: BookColumns) -> None:
         self._inbox.put(_slim(cols))
@@ -77,7 +86,7 @@ class ShardedScans:
         self._fed.popleft()
         eng = self.engine
         out = {s: scan_coin(index, eng.strategies[s], eng.bn_venue, self.rate) for s in self.local}
-        rows, first, last, remote = self._receive()
+        rows, first, last, remote, self.worker_cpu_s = self._receive()
         if (rows, first, last) != (index.n, int(index.inst_ts[0]), int(index.inst_ts[-1])):
             raise ShardError(f"sharded scans: the worker scanned rows {rows} ({first}..{last}), this chunk has "
                              f"{index.n} ({index.inst_ts[0]}..{index.inst_ts[-1]})")
@@ -119,7 +128,7 @@ class ShardedScans:
                 if not self._proc.is_alive():
                     raise ShardError(f"sharded scans: the worker exited with code {self._proc.exitcode}") from None
                 continue
-            if isinstance(message, str):
+            if isinstance(message, str) and message != READY:
                 raise ShardError(f"sharded scans: the worker failed:\n{message}")
             return message
 
@@ -130,24 +139,12 @@ def _slim(cols: BookColumns) -> tuple:
             np.ascontiguousarray(cols.bid_px[:, 0]), np.ascontiguousarray(cols.ask_px[:, 0]))
 
 
-def _peak_rss_mb(usage) -> float:
-    """This process's own peak memory: VmHWM (ru_maxrss of a spawned process also counts the parent
-    image it was forked from before exec)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return usage.ru_maxrss / 1024
-
-
 def _work(inbox, outbox, strategies, bn_venue: str, rate: float | None) -> None:
     """The worker: scan its coins over every chunk it is fed, carrying each coin's sampling state."""
     try:
         strats = [SymbolStrategy(sym, params, fees) for sym, params, fees in strategies]
         carry: dict = {}
+        outbox.put(READY)
         while (slim := inbox.get()) is not None:
             ts, venue, symbol, venues, symbols, bid, ask = slim
             empty = np.zeros((len(ts), 1))
@@ -158,9 +155,10 @@ def _work(inbox, outbox, strategies, bn_venue: str, rate: float | None) -> None:
                 scan = scans[strat.symbol] = scan_coin(index, strat, bn_venue, rate)
                 strat.window.extend(scan.samples)
                 strat.next_sample_ms = scan.next_sample_ms
-            outbox.put((index.n, int(index.inst_ts[0]), int(index.inst_ts[-1]), scans))
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            outbox.put((index.n, int(index.inst_ts[0]), int(index.inst_ts[-1]), scans, usage.ru_utime + usage.ru_stime))
             carry = index.carry_after()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        outbox.put({"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": _peak_rss_mb(usage)})
+        outbox.put({"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": peak_rss_mb()})
     except BaseException:   # the parent re-raises it with this traceback
         outbox.put(traceback.format_exc())
