@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
 from domain.book import Book
@@ -51,13 +52,16 @@ def from_profile(profile) -> Stream:
                  "USDT/KRW from the recorded Upbit KRW-USDT book.")
         return Stream(books, notes, False, f"{up_path.name} + {bn_path.name}")
     if spec.books is not None:
-        from marketdata.parquet_books import file_info, read_books
+        from marketdata.parquet_books import book_coins, file_info, read_book_columns, read_books
         path = spec.resolve("books")
         info = file_info(path)
         notes = ("SYNTHETIC DATA: generated books, not a market result.",) if info.synthetic else ()
-        from marketdata.parquet_books import read_book_columns
-        return Stream(read_books(path), notes, info.synthetic, path.name,
-                      columns=lambda: read_book_columns(path))
+        coins = book_coins(path)
+        if profile.universe.top_n is not None:
+            ranking = "the file's own ranking" if info.symbols is not None else "number of book updates"
+            notes += (f"Universe: the top {profile.universe.top_n} of the {len(coins)} coins in {path.name} "
+                      f"by {ranking}.",)
+        return Stream(read_books(path), notes, info.synthetic, path.name, coins, partial(read_book_columns, path))
     from marketdata.synthetic import SyntheticConfig, SyntheticMarket
     n = profile.universe.top_n or len(profile.symbols())
     market = SyntheticMarket(SyntheticConfig(coins=n, days=spec.synthetic_days or 1.0, seed=spec.synthetic_seed or 0))

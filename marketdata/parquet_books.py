@@ -2,7 +2,8 @@
 
 One row per book: ts_ms int64 (UTC epoch ms), venue and symbol dictionary-encoded strings, and
 bid_px/bid_qty/ask_px/ask_qty as list<float64> best first. Rows are sorted by ts_ms (stable) and
-the file metadata key `arbitrage_lite` carries {"format_version", "kind", "synthetic", "source"}.
+the file metadata key `arbitrage_lite` carries {"format_version", "kind", "synthetic", "source"} and,
+when the writer ranked its coins (the synthetic generator does), "symbols" in that order.
 Reading streams row group by row group, so memory stays bounded by one group.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from domain.book import Book
+from domain.symbols import FX_SYMBOL
 from marketdata.errors import DataError
 
 FORMAT_VERSION = 1
@@ -42,6 +44,7 @@ class FileInfo:
     source: str
     rows: int
     row_groups: int
+    symbols: tuple[str, ...] | None = None   # the writer's ranking of the coins, when it gave one
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,10 +88,12 @@ def _levels(px: np.ndarray, qty: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple(zip(px[keep].tolist(), qty[keep].tolist()))
 
 
-def _metadata(source: str, synthetic: bool, kind: str) -> dict[bytes, bytes]:
+def _metadata(source: str, synthetic: bool, kind: str, symbols=None) -> dict[bytes, bytes]:
     if not isinstance(synthetic, bool) or not source:
         raise ValueError("metadata needs synthetic: bool and a non-empty source")
     meta = {"format_version": FORMAT_VERSION, "kind": kind, "synthetic": synthetic, "source": source}
+    if symbols is not None:
+        meta["symbols"] = [str(s) for s in symbols]
     return {META_KEY: json.dumps(meta).encode()}
 
 
@@ -115,15 +120,16 @@ class BookWriter:
 
     Rows of each group are sorted by ts_ms (stable); a group older than what was already written
     is refused, so the file stays sorted. Usable as a context manager (the recorder does).
+    `symbols`, when given, ranks the coins (a backtest's universe.top_n takes the first N).
     """
 
     def __init__(self, path: str | Path, *, source: str, synthetic: bool, rows_per_group: int = 100_000,
-                 kind: str = "books") -> None:
+                 kind: str = "books", symbols=None) -> None:
         if rows_per_group <= 0:
             raise ValueError(f"rows_per_group {rows_per_group} must be positive")
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
-        self._schema = BOOK_SCHEMA.with_metadata(_metadata(source, synthetic, kind))
+        self._schema = BOOK_SCHEMA.with_metadata(_metadata(source, synthetic, kind, symbols))
         self._writer = pq.ParquetWriter(self._partial, self._schema, compression="zstd")
         self._rows_per_group = rows_per_group
         self._pending: list[Book] = []
@@ -218,14 +224,31 @@ def open_checked(path: str | Path, kind: str) -> tuple[pq.ParquetFile, FileInfo]
         raise DataError(path, None, f"no '{META_KEY.decode()}' metadata: not an arbitrage-lite file")
     try:
         meta = json.loads(raw)
+        ranked = meta.get("symbols")
         info = FileInfo(meta["kind"], int(meta["format_version"]), bool(meta["synthetic"]), str(meta["source"]),
-                        pf.metadata.num_rows, pf.num_row_groups)
+                        pf.metadata.num_rows, pf.num_row_groups,
+                        None if ranked is None else tuple(str(x) for x in ranked))
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(path, "metadata", f"bad arbitrage_lite metadata {raw[:200]!r}: {exc}") from exc
     if info.kind != kind or info.format_version != FORMAT_VERSION:
         raise DataError(path, "metadata", f"kind {info.kind!r} version {info.format_version}: expected "
                         f"{kind!r} version {FORMAT_VERSION}")
     return pf, info
+
+
+def book_coins(path: str | Path) -> tuple[str, ...]:
+    """The coins a books file holds (not the KRW-USDT book), ranked: the writer's ranking when it
+    stored one, else by number of book updates (most first; ties by name). Reads only `symbol`."""
+    path = Path(path)
+    pf, info = open_checked(path, "books")
+    try:
+        counts = pf.read(columns=["symbol"]).column("symbol").value_counts().to_pylist()
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(path, "symbol", f"unreadable ({exc})") from exc
+    held = {str(c["values"]): c["counts"] for c in counts}
+    if info.symbols is not None:
+        return tuple(s for s in info.symbols if s in held and s != FX_SYMBOL)
+    return tuple(sorted((s for s in held if s != FX_SYMBOL), key=lambda s: (-held[s], s)))
 
 
 def file_info(path: str | Path) -> FileInfo:

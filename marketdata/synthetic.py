@@ -180,7 +180,8 @@ class SyntheticMarket:
 
     def write(self, path: str | Path, rows_per_group: int = 100_000) -> int:
         """Stream the run to a Parquet books file marked synthetic; returns rows written."""
-        with BookWriter(path, source=self.source, synthetic=True, rows_per_group=rows_per_group) as writer:
+        with BookWriter(path, source=self.source, synthetic=True, rows_per_group=rows_per_group,
+                        symbols=self.coins) as writer:
             for cols in self.column_chunks():
                 writer.append_columns(cols)
             return writer.rows_written
