@@ -14,6 +14,7 @@ import ray
 from domain.symbols import FX_SYMBOL
 from actors.persistence import Persist
 from paper import recording
+from paper.placement import Placement
 from paper.universe import Universe
 
 
@@ -52,7 +53,8 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
           flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
           clocked: bool = False, tag: str = "", alerts_config: Any = None, alerts_dir: Path | None = None,
           metrics_port: int = 0, coordinator_cls: Any = None, coordinator_kwargs: dict | None = None,
-          persist: Persist | None = None, policy: Any = None, store_url: str | None = None) -> ActorGraph:
+          persist: Persist | None = None, policy: Any = None, store_url: str | None = None,
+          placement: Placement | None = None) -> ActorGraph:
     """Create the actors (named `<role>@<tag>`, so the Ray dashboard lists them readably) and start the feeds.
 
     `alerts_config` (alerts.config.AlertsConfig) adds the AlertDispatcherActor, `metrics_port` > 0 the
@@ -60,17 +62,24 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     `coordinator_cls` (live: actors.live_coordinator) replaces the paper coordinator; it takes the same
     arguments plus `coordinator_kwargs`. With `persist` the stateful actors snapshot to Redis and a
     Supervisor (supervisors/) starts them and restarts a dead one from its snapshot; after a restart
-    call `rewire`, which hands every actor the current handles of its peers.
+    call `rewire`, which hands every actor the current handles of its peers. `placement` (a multi-node
+    cluster, paper/placement.py) puts the supervisor, alerts and metrics on the head and the others on
+    the worker nodes, spread, a restart included; without it Ray places them (one node).
     """
     at = f"@{tag}" if tag else ""
+    if placement is not None:
+        placement.check(ray.nodes())
+
+    def named(name: str) -> dict:
+        return placement.options(name) if placement is not None else {"name": name}
     from actors.alert_dispatcher import AlertDispatcherActor
     from actors.coordinator import PortfolioRiskCoordinator
     from actors.feed import ExchangeFeedActor
     from actors.metrics_actor import MetricsActor
     from actors.strategy import SymbolStrategyActor
 
-    metrics = MetricsActor.options(name=f"metrics{at}").remote(metrics_port) if metrics_port else None
-    alerts = (AlertDispatcherActor.options(name=f"alerts{at}").remote(
+    metrics = MetricsActor.options(**named(f"metrics{at}")).remote(metrics_port) if metrics_port else None
+    alerts = (AlertDispatcherActor.options(**named(f"alerts{at}")).remote(
         alerts_config, str(alerts_dir) if alerts_dir else None, None, metrics)
         if alerts_config is not None else None)
     telemetry = (metrics, alerts) if (metrics or alerts) else None
@@ -83,22 +92,22 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
 
     # One factory per actor, `factory(restarts) -> handle`: the supervisor calls it again after a death.
     factories: dict[str, Any] = {
-        "coordinator": lambda r: coordinator_cls.options(name=f"coordinator{at}").remote(
+        "coordinator": lambda r: coordinator_cls.options(**named(f"coordinator{at}")).remote(
             coins, params, balances, clocked, telemetry, persist=persisted(r), store_url=store_url, **extra)}
     groups = shards(coins, shard_size)
     for i, group in enumerate(groups):
         factories[f"strategy-{i}"] = lambda r, i=i, group=group: SymbolStrategyActor.options(
-            name=f"strategy-{i}{at}").remote(group, params.strategy, params.market, params.fx, None, clocked,
+            **named(f"strategy-{i}{at}")).remote(group, params.strategy, params.market, params.fx, None, clocked,
                                              telemetry, f"strategy-{i}", persisted(r))
     for venue, config in ccxt_configs.items():
         record = str(recording.venue_file(record_dir, venue)) if record_dir is not None else None
         factories[f"feed-{venue}"] = lambda r, venue=venue, config=config, record=record: \
-            ExchangeFeedActor.options(name=f"feed-{venue}{at}").remote(
+            ExchangeFeedActor.options(**named(f"feed-{venue}{at}")).remote(
                 venue, config, universe.symbols[venue], [], flush_ms, record, synthetic, telemetry)
     supervisor = None
     if persist is not None:
         from supervisors.supervisor import Supervisor
-        supervisor = Supervisor.options(name=f"supervisor{at}").remote(f"supervisor{at}", policy, alerts)
+        supervisor = Supervisor.options(**named(f"supervisor{at}")).remote(f"supervisor{at}", policy, alerts)
         ray.get([supervisor.watch.remote(name, factory) for name, factory in factories.items()
                  if not name.startswith("feed-")])
         handles = {name: ray.get(supervisor.handle.remote(name)) for name in factories

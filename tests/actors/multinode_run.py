@@ -72,25 +72,6 @@ def outcome(portfolio, trace) -> dict:
     }
 
 
-def place_graph_actors(placement) -> None:
-    """Interim, until graph.start takes `placement=` (asked of paper/graph.py's owner): the
-    `.options(name=...)` that graph.start calls for the supervisor, coordinator, shards and feeds get
-    `placement.options(name)`. Set on each actor class's own type, which Ray pickles by value into the
-    factories the supervisor calls, so a restart is placed the same way; the run checks every actor's
-    node in Ray's actor table, so placement that did not take shows as a failure, not a pass."""
-    from ray.actor import ActorClass
-    from actors.coordinator import PortfolioRiskCoordinator
-    from actors.feed import ExchangeFeedActor
-    from actors.strategy import SymbolStrategyActor
-    from supervisors.supervisor import Supervisor
-
-    def placed(self, **options):
-        return ActorClass.options(self, **{**placement.options(options.pop("name")), **options})
-
-    for actor_cls in (Supervisor, PortfolioRiskCoordinator, SymbolStrategyActor, ExchangeFeedActor):
-        type(actor_cls).options = placed
-
-
 def start_cluster(placement):
     """A head and two worker nodes on this machine; the driver joins it. Returns (cluster, {label: node})."""
     import ray
@@ -153,7 +134,6 @@ def run(run_id: str, remove_at: int) -> dict:
     if not 0 <= remove_at < len(steps) - 1:
         raise SystemExit(f"multinode_run: --remove-at {remove_at} must be an instant before the last of {len(steps)}")
     placement = Placement()
-    place_graph_actors(placement)
     t_cluster = time.perf_counter()
     cluster, workers = start_cluster(placement)
     labels = node_labels(cluster, workers)
@@ -169,7 +149,8 @@ def run(run_id: str, remove_at: int) -> dict:
             t1 = time.perf_counter()
             actors = graph.start(s.params, universe, s.balances, configs, shard_size=2, flush_ms=0, clocked=True,
                                  tag=run_id, persist=Persist(REDIS_URL, run_id),
-                                 policy=RestartPolicy(max_restarts=5, window_s=600, backoff_base_s=0.0))
+                                 policy=RestartPolicy(max_restarts=5, window_s=600, backoff_base_s=0.0),
+                                 placement=placement)
             lockstep.wait_subscribed(actors, s.books)
             timings["graph_start_s"] = time.perf_counter() - t1
             report["placement_before"] = before = where(actors, labels)
