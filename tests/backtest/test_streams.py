@@ -49,7 +49,7 @@ def test_a_stream_that_does_not_list_its_coins_is_refused_for_top_n(tmp_path):
 def test_the_shipped_synthetic_profile_trades_net_of_its_real_fees(tmp_path):
     """backtest-synthetic's z-score window is sized to the calibrated premium, so the demo trades."""
     from bench.scenarios import synthetic_profile, synthetic_stream
-    result = run_backtest(synthetic_profile(5, trading=False), out_root=tmp_path, stream=synthetic_stream(5, 1.0),
+    result = run_backtest(synthetic_profile(6, trading=False), out_root=tmp_path, stream=synthetic_stream(6, 0.5),
                           progress=False, report=False)
     kpi = result.kpi
     assert kpi["round_trips"] >= 5 and kpi["fees_paid_krw"] > 0
