@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Mapping
 
 from sqlalchemy import Connection, Engine, func, inspect, select
 
 from storage.errors import SchemaTooNew, StorageError
+from storage.migrations import MIGRATIONS, Migration
 from storage.tables import TABLES, metadata, schema_version
 
-SCHEMA_VERSION = 1
-
-Migration = Callable[[Connection], None]
-
-# MIGRATIONS[n] upgrades a database at version n to n + 1, inside one transaction.
-MIGRATIONS: Mapping[int, Migration] = {}
+SCHEMA_VERSION = 2   # 2: record tables keyed by (run_id, id)
 
 
 def database_version(conn: Connection) -> int | None:

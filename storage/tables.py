@@ -1,10 +1,15 @@
 """SQLAlchemy Core tables for runs, orders, fills, round trips, KPIs, alerts and guard decisions."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String,
-                        Table, Text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Double, Index, Integer, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text)
 
 metadata = MetaData()
+
+# Record ids are unique within a run, not across runs (the engine numbers positions per run, so two
+# runs of one profile reuse "BTC-p1-entry-upbit-1"): every record table is keyed by (run_id, id).
+# Schema version 1 keyed them by the id alone, which silently dropped a later run's rows
+# (storage/migrations.py moves a version 1 database over).
 
 # One row per process run; ended_ms/status/exit_code are filled in by end_run.
 runs = Table(
@@ -22,7 +27,7 @@ runs = Table(
 # Columns mirror domain.orders.Order; enums are stored as their string values.
 orders = Table(
     "orders", metadata,
-    Column("order_id", String(128), primary_key=True),
+    Column("order_id", String(128), nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("position_id", String(128), nullable=False),
     Column("venue", String(32), nullable=False),
@@ -34,13 +39,14 @@ orders = Table(
     Column("purpose", String(16), nullable=False),
     Column("ref_price", Double, nullable=False),
     Column("limit_price", Double),  # NULL = market order
+    PrimaryKeyConstraint("run_id", "order_id", name="orders_pkey"),
     Index("ix_orders_run", "run_id", "ts_ms"),
 )
 
 # Columns mirror domain.orders.Fill.
 fills = Table(
     "fills", metadata,
-    Column("fill_id", String(128), primary_key=True),
+    Column("fill_id", String(128), nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("order_id", String(128), nullable=False),
     Column("position_id", String(128), nullable=False),
@@ -53,13 +59,14 @@ fills = Table(
     Column("fee", Double, nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Column("slippage_bps", Double, nullable=False),
+    PrimaryKeyConstraint("run_id", "fill_id", name="fills_pkey"),
     Index("ix_fills_run", "run_id", "ts_ms"),
 )
 
 # Columns mirror domain.orders.RoundTrip.
 round_trips = Table(
     "round_trips", metadata,
-    Column("position_id", String(128), primary_key=True),
+    Column("position_id", String(128), nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("symbol", String(32), nullable=False),
     Column("direction", String(16), nullable=False),
@@ -78,6 +85,7 @@ round_trips = Table(
     Column("leg_risk_krw", Double, nullable=False),
     Column("krw_delta", String(64), nullable=False),   # exact Decimal as text: never through a float
     Column("usdt_delta", String(64), nullable=False),
+    PrimaryKeyConstraint("run_id", "position_id", name="round_trips_pkey"),
     Index("ix_round_trips_run", "run_id", "exit_ts_ms"),
 )
 
@@ -90,19 +98,20 @@ kpi_checkpoints = Table(
 
 alerts = Table(
     "alerts", metadata,
-    Column("alert_id", String(64), primary_key=True),
+    Column("alert_id", String(64), nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Column("severity", String(16), nullable=False),
     Column("kind", String(64), nullable=False),
     Column("message", Text, nullable=False),
     Column("payload", JSON, nullable=False),
+    PrimaryKeyConstraint("run_id", "alert_id", name="alerts_pkey"),
     Index("ix_alerts_run", "run_id", "ts_ms"),
 )
 
 guard_decisions = Table(
     "guard_decisions", metadata,
-    Column("decision_id", String(64), primary_key=True),
+    Column("decision_id", String(64), nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Column("symbol", String(32), nullable=False),
@@ -110,6 +119,7 @@ guard_decisions = Table(
     Column("tier", String(16), nullable=False),
     Column("allowed", Boolean, nullable=False),
     Column("detail", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "decision_id", name="guard_decisions_pkey"),
     Index("ix_guard_decisions_run", "run_id", "ts_ms"),
 )
 
@@ -121,3 +131,7 @@ schema_version = Table(
 
 TABLES = {t.name: t for t in (runs, orders, fills, round_trips, kpi_checkpoints, alerts,
                               guard_decisions)}
+
+# The id that keys each record table within a run (with run_id): what a resuming writer reads back.
+RECORD_IDS = {"orders": "order_id", "fills": "fill_id", "round_trips": "position_id",
+              "alerts": "alert_id", "guard_decisions": "decision_id"}

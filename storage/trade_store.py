@@ -25,7 +25,8 @@ from storage import records
 from storage.errors import StorageError
 from storage.journal import Journal
 from storage.schema import ensure_schema
-from storage.tables import alerts, fills, guard_decisions, kpi_checkpoints, orders, round_trips, runs
+from storage.tables import (RECORD_IDS, TABLES, alerts, fills, guard_decisions, kpi_checkpoints, orders,
+                            round_trips, runs)
 from storage.writer import BufferedWriter, is_transient
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class TradeStore:
         except StorageError:
             self._close_quietly()
             raise
+        self.reachable_at_open = prepared    # False: the database was down when this store opened
         self._writer.start(prepared)
 
     def _prepare(self) -> None:
@@ -136,6 +138,10 @@ class TradeStore:
         """Wait for the backlog to drain; True when it has, False when `timeout` passed first."""
         return self._writer.flush(timeout)
 
+    def stats(self) -> dict[str, Any]:
+        """Write counters for the KPI file: committed, rejected, outages, writes held through them."""
+        return {"store": self.where, **self._writer.stats()}
+
     @property
     def last_error(self) -> str | None:
         """The database error of the current outage, or None while writes go through."""
@@ -204,6 +210,18 @@ class TradeStore:
         q = (select(guard_decisions).where(guard_decisions.c.run_id == run_id)
              .order_by(guard_decisions.c.ts_ms, guard_decisions.c.decision_id))
         return [records.guard_decision_from_row(r) for r in self._select(guard_decisions, q)]
+
+    def stored_ids(self, run_id: str) -> dict[str, set[str]]:
+        """The ids already committed for `run_id`, per record table, read in one connection
+        (a writer resuming a run skips what is there instead of offering it again)."""
+        try:
+            with self.engine.connect() as conn:
+                return {name: set(conn.execute(select(TABLES[name].c[column])
+                                               .where(TABLES[name].c.run_id == run_id)).scalars())
+                        for name, column in RECORD_IDS.items()}
+        except SQLAlchemyError as error:
+            raise StorageError(f"{self.where}: reading the ids stored for run {run_id} failed: "
+                               f"{str(error).splitlines()[0]}") from error
 
     def _select(self, table: Any, query: Any) -> list[dict[str, Any]]:
         try:

@@ -75,6 +75,14 @@ class BufferedWriter:
         self.fatal: BaseException | None = None
         self.last_error: str | None = None
         self.rejected = 0
+        # Outage accounting for the KPI file: how often the database went away, how many attempts
+        # failed, and how many writes waited through an outage before they were committed.
+        self.committed = 0
+        self.outages = 0
+        self.failed_attempts = 0
+        self.held_through_outage = 0
+        self.peak_backlog = 0
+        self.replayed = len(journal.pending) if journal is not None else 0   # left by the last process
         if journal is not None:
             self._pending.extend(journal.pending)
             self._seq = journal.last_seq
@@ -99,11 +107,19 @@ class BufferedWriter:
                               self._journal.path, error)
             self._seq = seq
             self._pending.append((seq, write))
+            self.peak_backlog = max(self.peak_backlog, len(self._pending))
         self._wake.set()
 
     def backlog(self) -> int:
         with self._lock:
             return len(self._pending)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of what was committed, set aside and held through outages (see __init__)."""
+        return {"backlog": self.backlog(), "committed": self.committed, "rejected": self.rejected,
+                "outages": self.outages, "failed_attempts": self.failed_attempts,
+                "held_through_outage": self.held_through_outage, "peak_backlog": self.peak_backlog,
+                "replayed_from_journal": self.replayed, "last_error": self.last_error, "fatal": None if self.fatal is None else _first_line(self.fatal)}
 
     def flush(self, timeout: float) -> bool:
         """Wait until every queued write is committed; False if `timeout` seconds pass first."""
@@ -131,6 +147,7 @@ class BufferedWriter:
     def _run(self) -> None:
         backoff = MIN_BACKOFF_S
         while not self._stop:
+            waiting = self.backlog() if self.last_error is not None else 0
             try:
                 progressed = self._step()
             except Exception as error:  # noqa: BLE001 - classified below; the thread must survive
@@ -141,7 +158,9 @@ class BufferedWriter:
                         self._idle.notify_all()
                     return
                 if self.last_error is None:
+                    self.outages += 1
                     log.warning("database unavailable, buffering writes: %s", _first_line(error))
+                self.failed_attempts += 1
                 self.last_error = _first_line(error)
                 with self._lock:
                     cap = URGENT_BACKOFF_S if self._urgent else self._max_backoff
@@ -150,7 +169,9 @@ class BufferedWriter:
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             if self.last_error is not None:
-                log.info("database reachable again; %d writes still queued", self.backlog())
+                self.held_through_outage += waiting
+                log.info("database reachable again; %d writes held through the outage, %d still queued",
+                         waiting, self.backlog())
                 self.last_error = None
             backoff = MIN_BACKOFF_S
             if not progressed:
@@ -175,6 +196,7 @@ class BufferedWriter:
                 raise
             self._apply_one_by_one(batch)  # find the write the database refuses
             return True
+        self.committed += len(batch)
         self._done(len(batch))
         return True
 
@@ -183,6 +205,7 @@ class BufferedWriter:
             try:
                 with self._engine.begin() as conn:
                     apply_write(conn, write)
+                self.committed += 1
             except (exc.SQLAlchemyError, StorageError, KeyError) as error:
                 if is_transient(error):
                     raise

@@ -156,3 +156,25 @@ def test_a_write_the_database_refuses_is_set_aside_not_retried_forever(pg_schema
     [line] = (tmp_path / "j.rejected").read_text().splitlines()
     rejected = json.loads(line)
     assert rejected["row"]["fill_id"] == "f-1" and "StringDataRightTruncation" in rejected["error"]
+
+
+def test_outage_counters_say_what_was_held_and_committed(proxy, pg_schema, tmp_path):
+    store = TradeStore(pg_url(pg_schema, proxy.port), journal_path=tmp_path / "j", max_backoff_s=0.2)
+    try:
+        store.record_fill("cnt-1", builders.fill(0))
+        assert store.flush(10)
+        assert store.stats()["outages"] == 0 and store.stats()["committed"] == 1
+        proxy.cut()
+        for i in range(1, 31):
+            store.record_fill("cnt-1", builders.fill(i))
+        assert not store.flush(0.5)
+        during = store.stats()
+        assert during["outages"] == 1 and during["failed_attempts"] >= 1
+        assert during["backlog"] == 30 and during["last_error"] is not None
+        proxy.restore()
+        assert store.flush(20)
+        after = store.stats()
+        assert (after["outages"], after["held_through_outage"], after["committed"]) == (1, 30, 31)
+        assert after["backlog"] == 0 and after["last_error"] is None and after["peak_backlog"] == 30
+    finally:
+        store.close()
