@@ -166,8 +166,10 @@ class FastReplay:
                 break
             timed = self._exact_instants % LATENCY_SAMPLE_EVERY == 0
             t0 = perf() if timed else 0
-            books.cursor = starts[x] - 1      # orders due before this instant meet the books before it
+            books.cursor = starts[x] - 1      # orders due before this instant meet the books before it,
             fills = eng.fill_count
+            if x and eng.now < ts[x - 1]:
+                eng.advance_to(ts[x - 1])     # with the clock at the instant before, as in the per-event path
             eng.advance_to(ts[x])
             books.cursor = ends[x]
             eng.fill_due()                    # orders due at this instant fill before it is evaluated

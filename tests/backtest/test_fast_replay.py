@@ -113,6 +113,9 @@ def _scenario(name, tmp_path):
                                     execution={"funding_rate_8h": 0.001})
         profile = profile.model_copy(update={"inventory": {"upbit": {"KRW": 1e9}, "binance_usdm": {"USDT": 7.5e5}},
                                              "inventory_per_coin_krw": {"upbit": 2e7}})
+    elif name == "slow_fills":   # fills land between instants the fast path skips: the clock must be theirs
+        profile = synthetic_profile(coins, trading=True, strategy=HELD,
+                                    venues={"upbit": {"latency_ms": 0}, "binance": {"latency_ms": 700}})
     elif name == "zero_latency_complete":
         profile = synthetic_profile(coins, trading=True, strategy=HELD, execution={"leg_risk_policy": "complete"},
                                     venues={v: {"latency_ms": 0} for v in ("upbit", "binance")})
@@ -133,7 +136,7 @@ def _scenario(name, tmp_path):
     return profile, list(stream.symbols), chunks
 
 
-@pytest.mark.parametrize("name", ["moving_rate", "fixed_rate", "perp_funding", "zero_latency_complete",
+@pytest.mark.parametrize("name", ["moving_rate", "fixed_rate", "perp_funding", "slow_fills", "zero_latency_complete",
                                   "guards_bind", "parquet_quiet_coin"])
 def test_fast_path_equals_the_per_event_path(name, tmp_path):
     profile, symbols, chunks = _scenario(name, tmp_path)
