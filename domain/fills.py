@@ -24,18 +24,20 @@ def simulate_fill(order: Order, book: Book, rules: VenueRules, fill_id: str) -> 
     qty = rules.round_qty(order.qty)
     first = levels[0][0] if levels else 0.0
     if qty <= 0 or not levels or qty * first < rules.min_notional:
-        return _fill(order, book, fill_id, 0.0, 0.0, 0.0)
+        return fill_for(order, fill_id, 0.0, 0.0, 0.0)
     w = walk(levels, qty)
     filled = rules.round_qty(w.qty)
     if filled < qty:  # depth ran out: re-walk the lot-rounded partial size
         w = walk(levels, filled)
     if filled <= 0 or w.notional < rules.min_notional:
-        return _fill(order, book, fill_id, 0.0, 0.0, 0.0)
+        return fill_for(order, fill_id, 0.0, 0.0, 0.0)
     price = w.notional / filled
-    return _fill(order, book, fill_id, filled, price, w.notional * rules.taker_fee)
+    return fill_for(order, fill_id, filled, price, w.notional * rules.taker_fee)
 
 
-def _fill(order: Order, book: Book, fill_id: str, qty: float, price: float, fee: float) -> Fill:
+def fill_for(order: Order, fill_id: str, qty: float, price: float, fee: float) -> Fill:
+    """The Fill of `order` for `qty` at VWAP `price` with `fee` (quote currency); slippage against the
+    order's reference price. Paper builds it from a depth walk, live from the venue's report."""
     slip = 0.0
     if qty > 0 and order.ref_price > 0:
         ratio = price / order.ref_price

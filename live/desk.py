@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from domain.fills import _fill as domain_fill   # the paper fill's own constructor (slippage vs ref)
+from domain.fills import fill_for
 from domain.ledger import ZERO, dec
 from domain.orders import Fill, Order, OrderIntent, Purpose
 from domain.venues import Venue
@@ -265,8 +265,8 @@ class LiveDesk(PaperDesk):
     @staticmethod
     def fill_of(order: Order, result: VenueOrder | None) -> Fill:
         if result is None or result.filled <= 0:
-            return domain_fill(order, None, f"{order.order_id}-f", 0.0, 0.0, 0.0)
-        fill = domain_fill(order, None, f"{order.order_id}-f", result.filled, result.average, result.fee_quote)
+            return fill_for(order, f"{order.order_id}-f", 0.0, 0.0, 0.0)
+        fill = fill_for(order, f"{order.order_id}-f", result.filled, result.average, result.fee_quote)
         return replace(fill, ts_ms=max(order.ts_ms, result.ts_ms)) if result.ts_ms else fill
 
     # ---- reconcile ----
