@@ -20,6 +20,7 @@ from typing import Any
 from domain.fills import fill_for
 from domain.ledger import ZERO, dec
 from domain.orders import Fill, Order, OrderIntent, Purpose
+from domain.premium import NoFxRate
 from domain.venues import Venue
 from live.errors import OrderRejected, OrderRuleError, VenueAuthError, VenueError, VenueUnavailable
 from live.redact import redact
@@ -129,9 +130,15 @@ class LiveDesk(PaperDesk):
     def _capped(self, intent: OrderIntent) -> OrderIntent | None:
         """The armed caps: an entry shrinks to the per-order cap; one that breaks the total is refused."""
         upbit = self.books.get((Venue.UPBIT.value, intent.symbol))
-        if upbit is None or not upbit.asks:
+        binance = self.books.get((self.bn_venue, intent.symbol))
+        try:
+            rate = self.fx().mid
+        except NoFxRate:
+            rate = None
+        if upbit is None or not upbit.asks or binance is None or not binance.asks or rate is None:
             return intent           # PaperDesk.submit rejects it for want of a book
-        price, qty = upbit.best_ask, intent.qty
+        # Each leg must fit the cap: size on the dearer leg in KRW (the premium can be either way round).
+        price, qty = max(upbit.best_ask, binance.best_ask * rate), intent.qty
         if self.max_order_krw is not None:
             qty = min(qty, self.max_order_krw / price)
         room = None if self.max_total_krw is None else self.max_total_krw - self.portfolio.exposure().total

@@ -209,6 +209,25 @@ def test_armed_caps_shrink_an_entry_and_refuse_one_past_the_total(data: Path) ->
     run(scenario())
 
 
+def test_the_per_order_cap_sizes_on_the_dearer_leg(data: Path) -> None:
+    """Binance 2% dearer than Upbit in KRW: sized on Upbit's price alone, its leg would break the cap."""
+    from dataclasses import replace as copy
+
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim, max_order_krw=500_000.0) as desk:
+            held = desk.books[("binance", "BTC")]
+            dear = copy(held, ts_ms=held.ts_ms + 1, bids=tuple((round(p * 1.02, 2), q) for p, q in held.bids),
+                        asks=tuple((round(p * 1.02, 2), q) for p, q in held.asks))
+            sim.publish(dear)
+            desk.on_books([dear])
+            await desk.submit(intent(desk, qty=0.01))
+            legs = {e["venue"]: e for e in new_orders(sim)}
+            assert set(legs) == {"upbit", "binance"}, desk.trace.alerts
+            assert legs["binance"]["qty"] * dear.best_ask * FX <= 500_000
+            assert [n.kind for n in desk.take_news()] == ["opened"]
+    run(scenario())
+
+
 def test_each_guard_tier_blocks_a_live_entry_and_records_its_guard(data: Path) -> None:
     """The live desk asks the domain guards exactly as paper does: one blocked intent per tier."""
     from collections import deque
