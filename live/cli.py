@@ -103,14 +103,20 @@ def preflight_command(profile: Any, out_dir: Path | str, *, env: Mapping[str, st
         return NOT_LIVE
     env = os.environ if env is None else env
     report = asyncio.run(live_preflight(profile, env, known or KnownState(), max_skew_ms, timeout_s, rate_limit))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {"profile": profile.name, **json.loads(to_json(report))}
-    (out / "preflight.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    path = write_preflight(out_dir, profile.name, report)
     console.print(render_table(report))
     verdict = "[green]PASSED[/]" if report.ok else f"[red]FAILED[/]: {', '.join(r.name for r in report.failures)}"
-    console.print(f"preflight {profile.name}: {verdict}; written to {out / 'preflight.json'}")
+    console.print(f"preflight {profile.name}: {verdict}; written to {path}")
     return OK if report.ok else FAILED
+
+
+def write_preflight(out_dir: Path | str, profile_name: str, report) -> Path:
+    """preflight.json in `out_dir`: the profile and every check with its verdict and detail."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"profile": profile_name, **json.loads(to_json(report))}
+    (out / "preflight.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return out / "preflight.json"
 
 
 async def live_preflight(profile: Any, env: Mapping[str, str], known: KnownState, max_skew_ms: float = 1000.0,

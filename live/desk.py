@@ -47,6 +47,16 @@ class Drift:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveAlert:
+    """An alert the desk raised: severity P0..P3, kind, text, symbol (the coordinator sends it on)."""
+
+    severity: str
+    kind: str
+    message: str
+    symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReconcileReport:
     """What reconcile found: orders it settled, orders still unknown, foreign orders, drifts."""
 
@@ -101,6 +111,8 @@ class LiveDesk(PaperDesk):
         self.kill_switch, self.kill_on = kill_switch, tuple(kill_on)
         self.max_order_krw, self.max_total_krw = max_order_krw, max_total_krw   # the armed caps
         self.kill_reports: list[KillReport] = []
+        self.live_alerts: list[LiveAlert] = []     # what a person must hear, typed for the dispatcher
+        self.reconcile_reports: list[ReconcileReport] = []
         self._seen_stuck = 0
         self._seen_decisions = 0
 
@@ -111,12 +123,25 @@ class LiveDesk(PaperDesk):
         balances = await venue_balances({v: lv for v, lv in venues.items() if v in traded}, symbols)
         return cls(symbols, params.strategy, params.risk, params.market, params.fx, balances, venues=venues, **kw)
 
+    def alert(self, severity: str, kind: str, message: str, symbol: str | None = None) -> None:
+        """Record an alert twice: its text in the trace (the KPI count), typed for the alert dispatcher."""
+        self.trace.alerts.append(message)
+        self.live_alerts.append(LiveAlert(severity, kind, message, symbol))
+
+    def __getstate__(self) -> dict:
+        """Ray pickles the desk for KPI checkpoints: the venue clients, kill switch and tasks stay here
+        (sockets cannot travel); the copy keeps the venue counters as they stand."""
+        state = dict(self.__dict__)
+        state["_frozen_venue_stats"] = self.venue_stats()
+        state["venues"], state["kill_switch"], state["_tasks"] = {}, None, set()
+        return state
+
     # ---- the PaperDesk interface ----
     async def submit(self, intent: OrderIntent) -> None:  # type: ignore[override]
         """Approve through the domain portfolio, send the legs, and wait until every order it led to is done."""
         frozen = self.portfolio.risk.frozen
         if frozen and intent.purpose is Purpose.EXIT:
-            self.trace.alerts.append(f"exit {intent.intent_id} held: positions frozen ({frozen})")
+            self.alert("P1", "exit_held", f"exit {intent.intent_id} held: positions frozen ({frozen})", intent.symbol)
             self.news.append(News(intent.symbol, "rejected", self.now))
             return
         if intent.purpose is Purpose.ENTRY:
@@ -143,8 +168,8 @@ class LiveDesk(PaperDesk):
             qty = min(qty, self.max_order_krw / price)
         room = None if self.max_total_krw is None else self.max_total_krw - self.portfolio.exposure().total
         if room is not None and qty * price > room:
-            self.trace.alerts.append(f"entry {intent.intent_id} refused: {qty * price:,.0f} KRW would pass the "
-                                     f"total cap {self.max_total_krw:,.0f} KRW ({max(room, 0):,.0f} left)")
+            self.alert("P2", "armed_cap", f"entry {intent.intent_id} refused: {qty * price:,.0f} KRW would pass the "
+                        f"total cap {self.max_total_krw:,.0f} KRW ({max(room, 0):,.0f} left)", intent.symbol)
             self.news.append(News(intent.symbol, "rejected", self.now))
             return None
         return intent if qty >= intent.qty else replace(intent, qty=qty)
@@ -186,9 +211,9 @@ class LiveDesk(PaperDesk):
         exposures = [Exposure(Venue(v), coin, qty) for v, coin, qty in self.open_exposure()]
         report = await self.kill_switch.engage(reason, exposures, policy)
         self.kill_reports.append(report)
-        self.trace.alerts.append(f"kill switch ({report.policy}) for {reason}: {len(report.cancelled)} cancelled, "
-                                 f"{len(report.closed)} closed, left open: "
-                                 f"{list(report.not_cancelled + report.not_closed) or 'nothing'}")
+        self.alert("P0", "kill_switch", f"kill switch ({report.policy}) for {reason}: {len(report.cancelled)} "
+                    f"cancelled, {len(report.closed)} closed, left open: "
+                    f"{list(report.not_cancelled + report.not_closed) or 'nothing'}")
         return report
 
     async def _auto_kill(self) -> None:
@@ -233,13 +258,14 @@ class LiveDesk(PaperDesk):
             self._check_cap(order)
             result = await venue.place(request)
         except (OrderRuleError, OrderRejected, VenueAuthError) as exc:   # nothing was placed
-            self.trace.alerts.append(f"order {order.order_id} refused: {redact(exc)}")
+            self.alert("P1", "order_refused", f"order {order.order_id} refused: {redact(exc)}", order.symbol)
             self._book(order, None)
             return
         except (VenueUnavailable, VenueError) as exc:                     # fate unknown: never resend
             self.unresolved[order.order_id] = order
             self.portfolio.risk.degraded_venues.add(order.venue)
-            self.trace.alerts.append(f"order {order.order_id} unresolved, {order.venue} degraded: {redact(exc)}")
+            self.alert("P1", "order_unresolved", f"order {order.order_id} unresolved, {order.venue} degraded: "
+                        f"{redact(exc)}", order.symbol)
             return
         self.portfolio.risk.degraded_venues.discard(order.venue)
         self._book(order, result)
@@ -261,8 +287,8 @@ class LiveDesk(PaperDesk):
             self.fee_shift[coin_key] = self.fee_shift.get(coin_key, ZERO) - dec(result.fee_coin)
             self.fee_shift[quote_key] = self.fee_shift.get(quote_key, ZERO) + dec(result.fee_coin * result.average)
         if result is not None and result.fee_other:
-            self.trace.alerts.append(f"order {order.order_id} paid fees in {dict(result.fee_other)}: "
-                                     f"not in the ledger's fees")
+            self.alert("P3", "fee_other", f"order {order.order_id} paid fees in {dict(result.fee_other)}: "
+                        f"not in the ledger's fees", order.symbol)
         if self.keep_fills:
             self.trace.fills.append(fill)
         upbit = self.books[(Venue.UPBIT.value, order.symbol)]
@@ -308,7 +334,9 @@ class LiveDesk(PaperDesk):
         for venue in list(self.portfolio.risk.degraded_venues):
             if venue not in failing:
                 self.portfolio.risk.degraded_venues.discard(venue)
-        return ReconcileReport(tuple(booked), tuple(self.unresolved), tuple(foreign), tuple(drifts), tuple(errors))
+        report = ReconcileReport(tuple(booked), tuple(self.unresolved), tuple(foreign), tuple(drifts), tuple(errors))
+        self.reconcile_reports.append(report)
+        return report
 
     async def _drifts(self, venue: Venue, lv: LiveVenue) -> list[Drift]:
         out = []
@@ -330,6 +358,9 @@ class LiveDesk(PaperDesk):
         return out
 
     def venue_stats(self) -> dict[str, dict[str, int]]:
+        """Requests, orders, 429s, failures, retries and recovered sends per venue."""
+        if not self.venues:     # a pickled copy: the counters as they were when it was taken
+            return dict(getattr(self, "_frozen_venue_stats", {}))
         return {v.value: lv.stats.to_dict() for v, lv in self.venues.items()}
 
     def open_exposure(self) -> list[tuple[str, str, float]]:

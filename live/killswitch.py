@@ -107,19 +107,25 @@ class KillSwitch:
 
     async def _cancel_all(self, venue: Venue, lv: LiveVenue, deadline: float, work: _Work) -> None:
         attempt, last, failed = 0, "", []
+        tried: dict[str, str] = {}   # order id -> label: cancels sent whose outcome we did not hear
         while True:
             attempt += 1
             failed = []
             try:
                 orders = await lv.open_orders()
+                listed = {o.order_id for o in orders}
+                for order_id in [i for i in tried if i not in listed]:   # the cancel went through after all
+                    work.cancelled.append(f"{tried.pop(order_id)} (no longer open after a cancel whose reply was lost)")
                 if not orders:
                     return
                 for order in orders:
+                    label = f"{venue.value} {order.order_id} {order.coin} {order.side.value} {order.amount:g}"
                     try:
                         await lv.cancel(order.coin, order.order_id, order.client_id)
-                        work.cancelled.append(f"{venue.value} {order.order_id} {order.coin} "
-                                              f"{order.side.value} {order.amount:g}")
+                        tried.pop(order.order_id, None)
+                        work.cancelled.append(label)
                     except VenueError as exc:
+                        tried[order.order_id] = label
                         last = str(redact(exc))
                         failed.append(f"{venue.value} {order.order_id} {order.coin}")
             except VenueError as exc:

@@ -7,7 +7,6 @@ the full preflight, then the venues, the kill switch and the LiveDesk on the ven
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,12 +16,12 @@ from typing import Any
 from domain.venues import Venue
 from live.arming import ArmingConfig, ArmingResult, NotionalCaps, require_armed
 from live.backoff import Backoff
-from live.cli import KnownState, live_preflight, resolve_keys, traded_venues
+from live.cli import KnownState, live_preflight, resolve_keys, traded_venues, write_preflight
 from live.desk import LiveDesk
 from live.exchanges import endpoints_of, open_exchange
 from live.killswitch import KillSwitch
 from live.order_stream import OrderStream
-from live.preflight import PreflightReport, to_json
+from live.preflight import PreflightReport
 from live.redact import Redactor, install_log_redaction
 from live.secrets import account_for
 from live.venue import LiveVenue
@@ -70,8 +69,13 @@ def arming_inputs(profile: Any) -> tuple[ArmingConfig, NotionalCaps]:
 async def open_session(profile: Any, env: Mapping[str, str], run_id: str, *, now_ms: int | None = None,
                        known: KnownState | None = None, out_dir: Path | None = None, policy: str = "flatten",
                        backoff: Backoff | None = None, rate_limit: bool = True, max_skew_ms: float = 1000.0,
-                       streams: bool = True) -> LiveSession:
-    """Arm, preflight and open the desk; raises LiveRefused or PreflightFailed, touching no venue on a refusal."""
+                       streams: bool = True, params: Any = None, desk_options: Mapping[str, Any] | None = None,
+                       kill_deadline_s: float = 60.0) -> LiveSession:
+    """Arm, preflight and open the desk; raises LiveRefused or PreflightFailed, touching no venue on a refusal.
+
+    `params` (domain parameters) default to the profile's; `desk_options` go to LiveDesk (order_style,
+    band_bps, kill_on); `kill_deadline_s` bounds how long the kill switch keeps retrying.
+    """
     if profile.mode != "live":
         raise ValueError(f"profile {profile.name}: mode {profile.mode!r} is not live")
     symbols = [s.base for s in (profile.symbols() or ())]
@@ -84,12 +88,10 @@ async def open_session(profile: Any, env: Mapping[str, str], run_id: str, *, now
     install_log_redaction(Redactor.from_keys(keys))
     report = await live_preflight(profile, env, known or KnownState(), max_skew_ms, 20.0, rate_limit)
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "preflight.json").write_text(
-            json.dumps({"profile": profile.name, **json.loads(to_json(report))}, indent=2) + "\n", encoding="utf-8")
+        write_preflight(out_dir, profile.name, report)
     if not report.ok:
         raise PreflightFailed(report)
-    params = profile.to_domain()
+    params = params or profile.to_domain()
     venues: dict[Venue, LiveVenue] = {}
     try:
         for venue in traded_venues(profile):
@@ -99,9 +101,10 @@ async def open_session(profile: Any, env: Mapping[str, str], run_id: str, *, now
             venues[venue] = LiveVenue(venue, exchange, lambda coin, v=venue: params.market.rules_for(v, coin),
                                       run_id, backoff, stream=stream)
             await venues[venue].start()
-        switch = KillSwitch(venues, policy, backoff and Backoff(backoff.base_s, backoff.factor, backoff.cap_s, 1_000))
-        desk = await LiveDesk.open(symbols, params, venues, kill_switch=switch,
-                                   max_order_krw=caps.per_order_krw, max_total_krw=caps.total_krw)
+        switch = KillSwitch(venues, policy, backoff and Backoff(backoff.base_s, backoff.factor, backoff.cap_s, 1_000),
+                            kill_deadline_s)
+        desk = await LiveDesk.open(symbols, params, venues, kill_switch=switch, max_order_krw=caps.per_order_krw,
+                                   max_total_krw=caps.total_krw, **dict(desk_options or {}))
     except BaseException:
         for lv in venues.values():
             await lv.close()
