@@ -1,4 +1,8 @@
-"""PortfolioRiskCoordinator: approves intents (guards recorded), fills them on the paper desk, tells strategies."""
+"""PortfolioRiskCoordinator: approves intents (guards recorded), fills them on the paper desk, tells strategies.
+
+`DeskHost` is what every coordinator shares, paper or live (actors/live_coordinator.py): the routes to
+the strategy actors, news out to them, the hop latencies, and metrics/alerts through DeskReporter.
+"""
 from __future__ import annotations
 
 import time
@@ -15,8 +19,62 @@ from domain.state import export_engine, restore_engine
 from paper.desk import News, PaperDesk
 
 
+class DeskHost:
+    """The part of a coordinator around its desk (`self.desk`, set by the subclass)."""
+
+    desk: Any
+
+    def _host(self, telemetry: tuple[Any, Any] | None) -> None:
+        self.telemetry = Telemetry(*telemetry[:1], "coordinator", alerts=telemetry[1]) if telemetry else None
+        self.reporter = DeskReporter(self.telemetry) if self.telemetry else None
+        self.routes: dict[str, Any] = {}
+        self.calls = {"submits_handled": 0, "news_sent": 0}   # lockstep: is every message answered?
+
+    def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
+        """After a restart elsewhere: the current strategy handles (and telemetry sinks)."""
+        self.routes = routes
+        if self.telemetry is not None and telemetry is not None:
+            self.telemetry.sink, self.telemetry.alerts = telemetry
+
+    def set_routes(self, routes: dict[str, Any]) -> None:
+        """symbol -> the strategy actor that hosts it."""
+        self.routes = routes
+
+    def _hops(self, arrived: float, orders_before: int, received_at: float, decided_at: float) -> None:
+        """Latency samples of one strategy batch: strategy -> coordinator, and on to the first order sent."""
+        if self.telemetry is not None and decided_at:
+            self.telemetry.hop("strategy_to_coordinator", max(arrived - decided_at, 0.0))
+            if len(self.desk.trace.orders) > orders_before:
+                sent = time.time()
+                self.telemetry.hop("coordinator_to_order", sent - arrived)
+                self.telemetry.hop("feed_to_order", max(sent - received_at, 0.0))
+
+    def _publish(self) -> None:
+        by_actor: dict[Any, list] = {}
+        for item in self.desk.take_news():
+            by_actor.setdefault(self.routes[item.symbol], []).append(item)
+        for handle, news in by_actor.items():
+            handle.on_news.remote(news)
+            self.calls["news_sent"] += 1
+        if self.reporter is not None and by_actor:
+            self.reporter.report(self.desk)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.calls)
+
+    def status(self) -> list[dict]:
+        """Rows for the live status table."""
+        return self.desk.status_rows()
+
+    def _close_telemetry(self) -> None:
+        """End of run: report the desk a last time and send what is buffered."""
+        if self.telemetry is not None:
+            self.reporter.report(self.desk)
+            self.telemetry.close()
+
+
 @ray.remote(num_cpus=0)
-class PortfolioRiskCoordinator:
+class PortfolioRiskCoordinator(DeskHost):
     """Holds the PaperDesk (domain Portfolio + fill model); strategies are reached through `routes`."""
 
     def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False,
@@ -24,10 +82,7 @@ class PortfolioRiskCoordinator:
                  store_url: str | None = None):
         self.desk = PaperDesk(symbols, params.strategy, params.risk, params.market, params.fx, balances,
                               clocked=clocked)
-        self.telemetry = Telemetry(*telemetry[:1], "coordinator", alerts=telemetry[1]) if telemetry else None
-        self.reporter = DeskReporter(self.telemetry) if self.telemetry else None
-        self.routes: dict[str, Any] = {}
-        self.calls = {"submits_handled": 0, "news_sent": 0}   # lockstep: is every message answered?
+        self._host(telemetry)
         self.clocked = clocked
         self.held: list[OrderIntent] = []   # clocked: an instant's intents, approved in symbol order
         # Positions, open orders, balances, PnL, guard counters: restored before the first message.
@@ -66,16 +121,6 @@ class PortfolioRiskCoordinator:
     def snapshot_stats(self) -> dict | None:
         return self.snap.stats() if self.snap is not None else None
 
-    def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
-        """After a restart elsewhere: the current strategy handles (and telemetry sinks)."""
-        self.routes = routes
-        if self.telemetry is not None and telemetry is not None:
-            self.telemetry.sink, self.telemetry.alerts = telemetry
-
-    def set_routes(self, routes: dict[str, Any]) -> None:
-        """symbol -> the strategy actor that hosts it."""
-        self.routes = routes
-
     def on_books(self, books: list[Book], received_at: float = 0.0) -> None:
         self.desk.on_books(books)
         self._publish()
@@ -97,12 +142,7 @@ class PortfolioRiskCoordinator:
         arrived, orders_before = time.time(), len(self.desk.trace.orders)
         for intent in intents:
             self.desk.submit(intent)
-        if self.telemetry is not None and decided_at:
-            self.telemetry.hop("strategy_to_coordinator", max(arrived - decided_at, 0.0))
-            if len(self.desk.trace.orders) > orders_before:
-                sent = time.time()
-                self.telemetry.hop("coordinator_to_order", sent - arrived)
-                self.telemetry.hop("feed_to_order", max(sent - received_at, 0.0))
+        self._hops(arrived, orders_before, received_at, decided_at)
         self._publish()
         self._changed()
 
@@ -114,23 +154,6 @@ class PortfolioRiskCoordinator:
         self._publish()
         self._changed()
 
-    def _publish(self) -> None:
-        by_actor: dict[Any, list] = {}
-        for item in self.desk.take_news():
-            by_actor.setdefault(self.routes[item.symbol], []).append(item)
-        for handle, news in by_actor.items():
-            handle.on_news.remote(news)
-            self.calls["news_sent"] += 1
-        if self.reporter is not None and by_actor:
-            self.reporter.report(self.desk)
-
-    def counters(self) -> dict[str, int]:
-        return dict(self.calls)
-
-    def status(self) -> list[dict]:
-        """Rows for the live status table."""
-        return self.desk.status_rows()
-
     def checkpoint(self) -> PaperDesk:
         """A copy of the desk as it stands (Ray pickles it), for the periodic KPI checkpoint."""
         return self.desk
@@ -141,7 +164,5 @@ class PortfolioRiskCoordinator:
         self._publish()
         if self.snap is not None:
             self.snap.changed(urgent=True)
-        if self.telemetry is not None:
-            self.reporter.report(self.desk)
-            self.telemetry.close()
+        self._close_telemetry()
         return self.desk
