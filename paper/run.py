@@ -148,6 +148,44 @@ def resume_point(persist: Persist, run_id: str) -> int:
     return int(snap.payload["desk"]["now"])
 
 
+def start_ray(stack: ExitStack) -> str | None:
+    """Start Ray for the run unless the caller did (tests share one cluster); return the dashboard address.
+
+    The Ray dashboard lists every actor and its state while the run lasts (loopback only).
+    """
+    if ray.is_initialized():
+        return None
+    ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
+    stack.callback(ray.shutdown)
+    dashboard = ctx.dashboard_url or None
+    if dashboard:
+        Console(stderr=True).print(f"Ray dashboard (actor health): http://{dashboard}")
+    return dashboard
+
+
+def on_signals(handlers: dict, stack: ExitStack) -> None:
+    """Install the run's signal handlers (after ray.init, which installs its own SIGTERM handler);
+    the previous ones come back when `stack` closes."""
+    for sig, handler in handlers.items():
+        stack.callback(signal.signal, sig, signal.signal(sig, handler))
+
+
+def final_fields(shard_stats: list[dict], feed_stats: dict, desk, started: float, trading_from: float) -> dict:
+    """End-of-run KPI fields from the actors: tick-to-decision latency, feeds, shards, start-up time."""
+    latencies = [x for s in shard_stats for x in s["latency_ms"]]
+    return {"tick_to_decision_ms_avg": round(sum(latencies) / max(len(latencies), 1), 4),
+            "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
+            "feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
+            "startup_s": round(trading_from - started, 3), "checkpoint": False}
+
+
+def write_results(out_dir: Path, kpi: dict, desk) -> None:
+    """The KPI JSON and the trade log (every order, fill, guard decision and round trip)."""
+    write_json_atomic(out_dir / "kpi.json", kpi)
+    pf = desk.portfolio
+    write_trade_log(out_dir / "trades.jsonl", desk.trace.orders, desk.trace.fills, pf.round_trips, pf.decisions)
+
+
 def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed: float = 1.0, seed: int = 7,
               shard_size: int = 10, stop: threading.Event | None = None, flush_ms: int = 20,
               handle_signals: bool = False, record_dir: Path | None = None, live_table: bool = False,
@@ -188,17 +226,9 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         if resume and list(universe.coins) != before["coins"]:
             raise ValueError(f"resume {run_id}: the universe changed ({before['coins']} -> {list(universe.coins)})")
         balances = starting_balances(profile, universe, venues.price_krw, params.strategy.order_notional_krw)
-        dashboard = None
-        if not ray.is_initialized():
-            # The Ray dashboard lists every actor and its state while the run lasts (loopback only).
-            ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
-            dashboard = ctx.dashboard_url or None
-            stack.callback(ray.shutdown)
-            if dashboard:
-                Console(stderr=True).print(f"Ray dashboard (actor health): http://{dashboard}")
-        if handle_signals:   # after ray.init, which installs its own SIGTERM handler
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
+        dashboard = start_ray(stack)
+        if handle_signals:
+            on_signals({signal.SIGINT: lambda *_: stop.set(), signal.SIGTERM: lambda *_: stop.set()}, stack)
         from alerts.config import from_profile as alerts_from_profile
         actors = graph.start(params, universe, balances, venues.ccxt_configs, shard_size=shard_size,
                              flush_ms=flush_ms, record_dir=record_dir, synthetic=venues.source.synthetic, tag=run_id,
@@ -223,9 +253,9 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
                 return kpi
 
             trading_from = time.time()   # --duration counts trading time, not the start-up (Ray, universe)
-            _wait(profile, actors, stop, trading_from, duration_s, live_table,
-                  lambda desk: write_json_atomic(out_dir / "kpi.json", kpi_now(desk, [], {"checkpoint": True,
-                                                                                        "exit_code": None})))
+            wait(profile, actors, stop, trading_from, duration_s, live_table,
+                 lambda desk: write_json_atomic(out_dir / "kpi.json", kpi_now(desk, [], {"checkpoint": True,
+                                                                                       "exit_code": None})))
         finally:
             health = graph.health(actors)
             feed_stats, shard_stats, desk = graph.stop(actors)
@@ -234,32 +264,34 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
                                        venues.source.synthetic)
     latencies = [x for s in shard_stats for x in s["latency_ms"]]
     kpi = kpi_now(desk, latencies, {
-        "tick_to_decision_ms_avg": round(sum(latencies) / max(len(latencies), 1), 4),
-        "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
-        "feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
+        **final_fields(shard_stats, feed_stats, desk, started, trading_from),
         "recorded_to": str(recorded) if record_dir is not None else None,
-        "startup_s": round(trading_from - started, 3), "checkpoint": False,
         "snapshot_success_rate_pct": health["snapshot_success_rate_pct"], "snapshots": health["snapshots"],
         "restarts": health["restarts"], "resumed": bool(resume)})
-    write_json_atomic(out_dir / "kpi.json", kpi)
-    pf = desk.portfolio
-    write_trade_log(out_dir / "trades.jsonl", desk.trace.orders, desk.trace.fills, pf.round_trips, pf.decisions)
+    write_results(out_dir, kpi, desk)
     return kpi
 
 
-def _wait(profile, actors: graph.ActorGraph, stop: threading.Event, started: float, duration_s: float,
-          live_table: bool, checkpoint) -> None:
-    """Until the duration is up or `stop` is set: refresh the status table, checkpoint the KPIs on time."""
+def wait(profile, actors: graph.ActorGraph, stop: threading.Event, started: float, duration_s: float,
+         live_table: bool, checkpoint, on_tick=None) -> None:
+    """Until the duration is up or `stop` is set: refresh the status table, checkpoint the KPIs on time.
+
+    `on_tick()` runs on every pass, a quarter second apart at most (live serves the kill switch there).
+    """
     from rich.live import Live
 
     from reporting.terminal import StatusTable
 
     every = profile.outputs.kpi_checkpoint_s
     next_checkpoint = started + every
-    table = StatusTable(title=f"{profile.name} (paper)")
+    table = StatusTable(title=f"{profile.name} ({profile.mode})")
     restarts = 0
     with Live(table, refresh_per_second=2, transient=False) if live_table else nullcontext():
         while not stop.is_set():
+            if on_tick is not None:
+                on_tick()
+                if stop.is_set():
+                    return
             now = time.time()
             if now - started >= duration_s:
                 return
