@@ -155,7 +155,10 @@ class ChunkIndex:
         """The carry for the next chunk: each book's last row, old rows copied out of their chunks."""
         out: dict[Key, Row] = {}
         for key, (c, r) in self.carry.items():
-            out[key] = (c, r) if c is self.cols or len(c) == 1 else (one_row(c, r), 0)
+            if key not in self.key_rows:   # quiet in this chunk: keep its row, not the chunk it sits in
+                out[key] = (c, r) if len(c) == 1 else (one_row(c, r), 0)
+            else:
+                out[key] = (c, r)          # (its place in the order; replaced just below)
         for key, rows in self.key_rows.items():
             out[key] = (self.cols, int(rows[-1]))
         return out
