@@ -1,10 +1,12 @@
-"""`python -m live preflight|kill --profile NAME`: the live operator commands before main.py wires them.
+"""`python -m live preflight|kill|run --profile NAME`: the live operator commands.
 
     python -m live preflight --profile live-example [--out DIR]
     python -m live kill --profile live-example [--policy flatten|freeze] [--out DIR]
+    python -m live run --profile live-local [--duration S] [--policy flatten|freeze] [--out DIR]
 
-Exit codes: 0 passed / nothing left open, 1 a check failed / something left open, 2 the profile
-cannot be used (not live, or malformed).
+Exit codes: 0 passed / nothing left open / the run ended with its KPIs written, 1 a check failed /
+something left open / live refused to start, 2 the profile cannot be used (not live, or malformed).
+`run` stops on --duration, SIGINT or SIGTERM; SIGUSR1 engages the kill switch (policy) and stops.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from live.killswitch import POLICIES
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m live", description="live operator commands")
-    ap.add_argument("command", choices=("preflight", "kill"))
+    ap.add_argument("command", choices=("preflight", "kill", "run"))
     ap.add_argument("--profile", required=True, help="profile name under config/profiles/ or a YAML path")
-    ap.add_argument("--policy", choices=POLICIES, default="flatten", help="kill: flatten or freeze positions")
+    ap.add_argument("--policy", choices=POLICIES, default="flatten", help="kill (and run's kill switch): flatten or freeze positions")
+    ap.add_argument("--duration", type=float, default=float("inf"), help="run: stop after this many seconds of trading")
     ap.add_argument("--out", type=Path, default=None,
                     help="where to write preflight.json / kill.json (default <outputs.dir>/<command>-<time>)")
     args = ap.parse_args(argv)
@@ -32,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProfileError as exc:
         print(f"profile error: {exc}", file=sys.stderr)
         return NOT_LIVE
+    if args.command == "run":
+        from live.run import run_command
+        return run_command(profile, args.duration, args.out, args.policy)
     out = args.out or profile.outputs_dir() / f"{args.command}-{time.strftime('%Y%m%dT%H%M%S')}"
     if args.command == "preflight":
         return preflight_command(profile, out)

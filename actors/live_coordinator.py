@@ -1,0 +1,193 @@
+"""LiveCoordinator: the paper coordinator's routes, news and reporting around a LiveDesk, whose orders go
+to the venues through ccxt.
+
+An async actor: the desk awaits the venues' replies while books keep arriving. Ray must never retry a
+call (max_task_retries=0, no retry_exceptions, no restarts): a retried submit would be a second order;
+after a crash the next start reconciles with the venues instead.
+
+The live session opens inside this process (ccxt clients cannot be pickled, and keys are loaded where
+orders are signed) on the first `set_peers`, the call paper.graph.start waits for before any feed
+exists: arming (checked again here, before any socket), the preflight and the venue clients are up
+before the first book, and a refusal fails graph.start.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import asdict
+from typing import Any
+
+import ray
+
+from actors.coordinator import DeskHost
+from domain.book import Book
+from domain.orders import OrderIntent
+from live.arming import LiveRefused
+from live.desk import LiveDesk
+from live.options import LiveOptions
+from live.redact import redact
+from live.session import LiveSession, PreflightFailed, open_session
+
+log = logging.getLogger("actors.live_coordinator")
+
+
+class LiveStartRefused(RuntimeError):
+    """The coordinator's own arming or preflight refused the session (plain text: it crosses Ray)."""
+
+
+@ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)
+class LiveCoordinator(DeskHost):
+    """PortfolioRiskCoordinator's interface (on_books, submit, status, counters, checkpoint, finish) for live.
+
+    Same first arguments; `balances` is unused: the ledger starts from what the venues hold. Live
+    arguments: the profile, the run id, `arming` (live.options.arming_env: never a key) and options.
+    `persist` / `store_url` (snapshots, trade journal) are not supported live yet and must be None.
+    """
+
+    def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False,
+                 telemetry: tuple[Any, Any] | None = None, persist: Any = None, store_url: str | None = None, *,
+                 profile: Any, run_id: str, arming: dict[str, str] | None = None,
+                 options: LiveOptions | None = None):
+        if clocked:
+            raise ValueError("LiveCoordinator: live books are not replayed in lockstep; clocked must be False")
+        if persist is not None or store_url is not None:
+            raise ValueError("LiveCoordinator: snapshots and the trade journal are not wired for live yet; "
+                             "after a crash, reconcile with the venues (runbooks/crash-recovery.md)")
+        self.symbols, self.params, self.profile, self.run_id = list(symbols), params, profile, run_id
+        self.arming = dict(arming or {})
+        self.options = options or LiveOptions()
+        self.session: LiveSession | None = None
+        self.desk: LiveDesk | None = None
+        self._host(telemetry)
+        self._desk_lock = asyncio.Lock()    # submits, reconciles and funding see the desk one at a time
+        self._housekeeping: asyncio.Task | None = None
+        self._alerts_sent = 0
+
+    # ---- start ----
+    async def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
+        """Open the live session (arming, preflight, venues, desk) the first time, then take the peers."""
+        await self._open()
+        DeskHost.set_peers(self, routes, telemetry)
+
+    async def _open(self) -> None:
+        if self.session is not None:
+            return
+        env = {**os.environ, **self.arming}   # keys: this process's environment or the secrets file
+        o = self.options
+        try:
+            session = await open_session(
+                self.profile, env, self.run_id, policy=o.kill_policy, backoff=o.backoff, rate_limit=o.rate_limit,
+                max_skew_ms=o.max_skew_ms, params=self.params, desk_options=o.desk_options(),
+                kill_deadline_s=o.kill_deadline_s)
+        except (LiveRefused, PreflightFailed) as exc:
+            raise LiveStartRefused(f"live coordinator of {self.run_id}: {redact(exc)}") from None
+        if sorted(session.desk.strategies) != sorted(self.symbols):
+            await session.close()
+            raise ValueError(f"LiveCoordinator: the feeds carry {sorted(self.symbols)} but profile "
+                             f"{self.profile.name} trades {sorted(session.desk.strategies)}")
+        self.session, self.desk = session, session.desk
+        self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
+
+    # ---- the coordinator interface ----
+    async def on_books(self, books: list[Book], received_at: float = 0.0) -> None:
+        self.desk.on_books(books)
+        self._publish()
+
+    async def submit(self, intents: list[OrderIntent], received_at: float = 0.0, decided_at: float = 0.0) -> None:
+        """Approve and trade one strategy batch; returns when every order it led to is final (or unresolved)."""
+        self.calls["submits_handled"] += 1
+        arrived = time.time()
+        async with self._desk_lock:
+            orders_before = len(self.desk.trace.orders)
+            for intent in intents:
+                await self.desk.submit(intent)
+            self._hops(arrived, orders_before, received_at, decided_at)
+        self._publish()
+        self._report_live()
+
+    async def kill(self, reason: str, policy: str | None = None) -> dict:
+        """Kill switch: freeze, cancel every open order, then flatten or freeze (policy) what the desk holds.
+
+        Not behind the desk lock: it must act while a submit waits on a failing venue.
+        """
+        report = await self.desk.kill(reason, policy)
+        self._publish()
+        self._report_live()
+        return report.to_dict()
+
+    async def reconcile(self) -> dict:
+        """Settle unresolved orders by client id; compare open orders, balances and positions with the venues."""
+        async with self._desk_lock:
+            report = await self.desk.reconcile()
+        if not report.ok:
+            self.desk.alert("P1", "reconcile", f"reconcile: {len(report.unresolved)} unresolved, "
+                            f"{len(report.foreign_orders)} foreign orders, {len(report.drifts)} drifts, "
+                            f"{len(report.errors)} errors")
+        self._publish()
+        self._report_live()
+        return {"ok": report.ok, **asdict(report)}
+
+    async def counters(self) -> dict[str, int]:
+        return DeskHost.counters(self)
+
+    async def status(self) -> list[dict]:
+        return DeskHost.status(self)
+
+    async def snapshot_stats(self) -> None:
+        """No snapshots live yet (graph.health asks every coordinator)."""
+        return None
+
+    async def checkpoint(self) -> LiveDesk:
+        """A copy of the desk (its venue clients stay here), for the KPI checkpoint."""
+        return self.desk
+
+    async def finish(self) -> LiveDesk | None:
+        """End of run: stop housekeeping, wait for orders in flight, reconcile once more, close the venues."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        if self.desk is None:
+            return None
+        async with self._desk_lock:
+            await self.desk.finish()
+            try:
+                await self.desk.reconcile()
+            except Exception as exc:   # venues down at the end: say so, keep the run's results
+                self.desk.alert("P1", "reconcile", f"final reconcile failed: {redact(exc)}")
+        self._publish()
+        self._report_live()
+        await self.session.close()
+        # Closing waits (bounded) for the last sends: off the event loop, which must not block.
+        await asyncio.get_running_loop().run_in_executor(None, self._close_telemetry)
+        return self.desk
+
+    # ---- background and reporting ----
+    async def _keep_house(self) -> None:
+        """Reconcile every reconcile_s and book funding every funding_s; a failure is reported, never fatal."""
+        loop = asyncio.get_running_loop()
+        next_funding = loop.time() + self.options.funding_s
+        while True:
+            await asyncio.sleep(self.options.reconcile_s)
+            try:
+                await self.reconcile()
+                if loop.time() >= next_funding:
+                    async with self._desk_lock:
+                        await self.desk.book_funding()
+                    next_funding = loop.time() + self.options.funding_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                text = str(redact(exc))
+                log.warning("live coordinator %s: housekeeping failed: %s", self.run_id, text)
+                self.desk.alert("P1", "housekeeping", f"reconcile/funding failed: {text}")
+                self._report_live()
+
+    def _report_live(self) -> None:
+        """The desk's new alerts to the dispatcher, and guards/round trips to metrics through DeskReporter."""
+        if self.telemetry is None:
+            return
+        for alert in self.desk.live_alerts[self._alerts_sent:]:
+            self.telemetry.alert(alert.severity, alert.kind, alert.message, symbol=alert.symbol)
+        self._alerts_sent = len(self.desk.live_alerts)
+        self.reporter.report(self.desk)
