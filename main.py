@@ -6,7 +6,8 @@
     python main.py --resume RUN_ID                      continue a killed paper run from its snapshots
 
 Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
-available in this build, 5 a venue cannot be reached.
+available in this build, 5 a venue cannot be reached,
+6 live trading refused to start (arming or preflight; the reason is printed).
 """
 from __future__ import annotations
 
@@ -76,6 +77,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if profile.mode == "paper":
         return run_paper_mode(profile, args)
+    if profile.mode == "live":   # arming first (before Ray or any socket), then preflight, then the actors
+        from pathlib import Path
+
+        from live.run import run_command
+        code = run_command(profile, args.duration if args.duration is not None else float("inf"),
+                           Path(args.out) if args.out else None, args.policy, live_table=not args.no_progress)
+        return {0: 0, 1: 6}.get(code, 2)
     console.print(f"[red]mode {profile.mode!r} is not available in this build yet (backtest only)[/]")
     return 4
 

@@ -24,3 +24,13 @@ def test_preflight_and_kill_refuse_a_profile_that_is_not_live(capsys):
     assert main.main(["preflight", "--profile", "backtest-btc"]) == 2
     assert "preflight is for live profiles" in " ".join(capsys.readouterr().out.split())
     assert main.main(["kill", "--profile", "paper-top50-local"]) == 2
+
+
+def test_live_without_arming_refuses_with_exit_6_before_any_connection(monkeypatch, tmp_path, capsys):
+    for var in ("ARB_LIVE_ACK", "ARB_LIVE_ARMED_AT"):
+        monkeypatch.delenv(var, raising=False)
+    assert main.main(["--profile", "live-local", "--no-progress", "--out", str(tmp_path)]) == 6
+    said = capsys.readouterr()
+    said = " ".join((said.out + said.err).split())
+    assert "ARB_LIVE_ARMED_AT is not set" in said and "no API key pair" in said
+    assert not any(tmp_path.iterdir()), "a refused live start must not create a run"

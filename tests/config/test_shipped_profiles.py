@@ -15,10 +15,10 @@ from domain.params import FxParams, Market, RiskLimits, StrategyParams
 from domain.venues import Venue, VenueRules
 from tests.config.support import shipped, write
 
-SHIPPED = ["backtest-btc", "backtest-synthetic", "live-example", "paper-top50", "paper-top50-local"]
+SHIPPED = ["backtest-btc", "backtest-synthetic", "live-example", "live-local", "paper-top50", "paper-top50-local"]
 
 
-def test_the_five_profiles_ship():
+def test_the_six_profiles_ship():
     assert shipped_profiles() == SHIPPED
 
 
