@@ -164,5 +164,9 @@ class PortfolioRiskCoordinator(DeskHost):
         self._publish()
         if self.snap is not None:
             self.snap.changed(urgent=True)
+        if self.journal is not None:   # the rows the finish made, and how the run ended, to the database
+            self.journal.sync(self.desk)
+            self.journal.finish("completed", 0)
+            self.journal.close()
         self._close_telemetry()
         return self.desk

@@ -124,6 +124,16 @@ def starting_balances(profile, universe: Universe, price_krw: dict[str, float], 
     return balances
 
 
+def store_url(url: str) -> str:
+    """A relative SQLite path is under the repo (Ray workers do not share the driver's cwd); its folder is made."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
+        path = REPO / url[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return url
+
+
 def snapshots_on(profile) -> Persist | None:
     """Snapshots need Redis; without it the run goes on, said loudly, since a crash would lose it."""
     url = profile.storage.redis_url
@@ -233,7 +243,8 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         actors = graph.start(params, universe, balances, venues.ccxt_configs, shard_size=shard_size,
                              flush_ms=flush_ms, record_dir=record_dir, synthetic=venues.source.synthetic, tag=run_id,
                              alerts_config=alerts_from_profile(profile.alerts), alerts_dir=REPO,
-                             metrics_port=profile.metrics.port, persist=persist)
+                             metrics_port=profile.metrics.port, persist=persist,
+                             store_url=store_url(profile.storage.url))
         if actors.metrics_url:
             Console(stderr=True).print(f"Prometheus metrics: {actors.metrics_url}")
         try:
