@@ -46,6 +46,9 @@ class LocalScans:
         eng = self.engine
         return {s: scan_coin(index, strat, eng.bn_venue, self.rate) for s, strat in eng.strategies.items()}
 
+    def after_chunk(self) -> None:
+        """The engine has applied a chunk (a worker may be waiting for state it left behind)."""
+
     def close(self) -> None:
         pass
 
@@ -147,6 +150,7 @@ class FastReplay:
         self._replay(index, coins)
         self._close_chunk(index, coins, scans, exact_before)
         self._carry = index.carry_after()
+        self.source.after_chunk()
         if self.on_chunk is not None:
             self.on_chunk(index.n)
 

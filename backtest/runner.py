@@ -17,7 +17,7 @@ from domain.kpi import percentile, trading_kpis
 from domain.symbols import FX_SYMBOL
 
 LATENCY_SAMPLE_EVERY = 16  # time one event in 16: enough for avg/p99 without slowing the loop
-WORKER_SHARE = 0.6         # coins scanned by the second process (this one also runs the engine and reads data)
+WORKER_SHARE = 1.0         # the second process starts with every coin's scans; it hands some back while busier
 
 
 @dataclass

@@ -37,8 +37,9 @@ def test_the_worker_takes_its_share_of_the_coins():
     coins = [f"C{i}" for i in range(10)]
     assert split(coins, 0.5) == coins[1::2]
     assert len(split(coins, 0.7)) == 7 and len(split(coins, 0.3)) == 3
+    assert split(coins, 1.0) == coins
     with pytest.raises(ValueError, match="worker_share"):
-        split(coins, 1.0)
+        split(coins, 0.0)
 
 
 def test_a_dead_worker_stops_the_run_with_its_exit_code():
@@ -59,3 +60,26 @@ def test_strategies_that_already_sampled_are_refused():
     engine, _ = fast_run(profile, symbols, stream.columns, balances_for(profile, symbols, stream.columns))
     with pytest.raises(ValueError, match="fresh strategies"):
         ShardedScans(engine, symbols[:1])
+
+
+class _Seesaw(ShardedScans):
+    """Reports one process, then the other, as the busier: coins keep moving both ways."""
+
+    def _measure(self) -> None:
+        super()._measure()
+        self._load = (1.0, 10.0) if len(self.moves) % 4 < 2 else (10.0, 1.0)
+
+
+def test_coins_moving_between_the_processes_mid_run_change_nothing():
+    profile = synthetic_profile(COINS, trading=True, strategy=HELD)
+    stream = synthetic_stream(COINS, DAYS, rows_per_chunk=1000)   # many chunks, so many moves
+    symbols = list(stream.symbols)
+    balances = balances_for(profile, symbols, stream.columns)
+    one, _ = fast_run(profile, symbols, stream.columns, balances)
+    engine = build_engine(profile, symbols, balances, books=LazyBooks())
+    scans = _Seesaw(engine, symbols)
+    FastReplay(engine, scans=scans).run(stream.columns())
+    ways = {way for _, way in scans.moves}
+    assert ways == {"back", "to worker"} and len(scans.moves) >= 4
+    assert_same(engine, one)
+    assert len(one.portfolio.round_trips) >= 3
