@@ -88,8 +88,13 @@ class ShardedScans:
             raise
 
     def feed(self, cols: BookColumns, rebalance: bool = True) -> None:
-        drop, hand = self._rebalance() if rebalance else ([], [])
+        # a coin handed over needs its state as of the end of the chunk before this one: at most
+        # that chunk may still be waiting to be applied (after_chunk sends the state then)
+        waiting = len(self._fed)
+        drop, hand = self._rebalance() if rebalance and waiting <= 1 else ([], [])
         self._inbox.put(("chunk", _slim(cols), drop, self._specs(hand)))
+        if hand and not waiting:
+            self.after_chunk()   # every chunk fed so far is applied: the state is here already
         self._fed.append((cols, tuple(self.local)))
 
     def scans(self, index: ChunkIndex) -> dict[str, CoinScan]:
