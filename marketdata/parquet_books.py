@@ -279,6 +279,12 @@ def _padded(arr: pa.ListArray, path: Path, column: str, group: int) -> np.ndarra
     return out
 
 
+def _zero_nan(qty: np.ndarray) -> np.ndarray:
+    """Padding (and any missing quantity) as 0; a full-width group has none, and is not copied."""
+    missing = np.isnan(qty)
+    return np.where(missing, 0.0, qty) if missing.any() else qty
+
+
 def _group_columns(pf: pq.ParquetFile, path: Path, group: int, first_row: int) -> BookColumns:
     try:
         table = pf.read_row_group(group)
@@ -295,7 +301,7 @@ def _group_columns(pf: pq.ParquetFile, path: Path, group: int, first_row: int) -
     for side in ("bid", "ask"):
         if px[f"{side}_px"].shape != px[f"{side}_qty"].shape:
             raise DataError(path, f"row group {group}", f"{side}_px and {side}_qty differ in length")
-    qty_pad = {c: np.nan_to_num(px[c], nan=0.0) for c in ("bid_qty", "ask_qty")}
+    qty_pad = {c: _zero_nan(px[c]) for c in ("bid_qty", "ask_qty")}
     cols = BookColumns(table.column("ts_ms").to_numpy(), venue.indices.to_numpy(), symbol.indices.to_numpy(),
                        tuple(venue.dictionary.to_pylist()), tuple(symbol.dictionary.to_pylist()),
                        px["bid_px"], qty_pad["bid_qty"], px["ask_px"], qty_pad["ask_qty"])
