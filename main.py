@@ -25,6 +25,10 @@ from marketdata.errors import DataError
 console = Console(stderr=True)
 
 
+class UsageError(ValueError):
+    """Options that do not fit the profile or run asked for (exit 2, like a bad profile)."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="main.py", description="Kimchi-premium arbitrage: backtest, paper, live.")
     ap.add_argument("command", nargs="?", choices=("run", "preflight", "kill"), default="run",
@@ -37,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar (plain output)")
     ap.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    ap.add_argument("--processes", type=int, choices=(1, 2), default=1,
+                    help="backtest: scan coins in 2 processes (same results, one engine decides)")
     ap.add_argument("--duration", type=float, default=None, help="paper: stop after this many seconds (default: until SIGINT/SIGTERM)")
     ap.add_argument("--speed", type=float, default=1.0, help="paper on the simulator: replay speed (1 = real time)")
     ap.add_argument("--record", default=None, metavar="DIR",
@@ -51,22 +57,25 @@ def profile_of_run(run_id: str) -> str:
     """A run id is `<profile name>-<UTC start>`; a YAML profile path can be given with --profile."""
     name, _, stamp = run_id.rpartition("-")
     if not name or not stamp.endswith("Z"):
-        raise ProfileError(f"--resume {run_id!r}: not a run id (<profile>-<UTC time>Z)")
+        raise UsageError(f"--resume {run_id!r}: not a run id (<profile>-<UTC time>Z)")
     return name
 
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile or profile_of_run(args.resume))
     if args.resume and profile.mode != "paper":
-        raise ProfileError(f"--resume: profile {profile.name} is {profile.mode!r}; resume continues paper runs")
+        raise UsageError(f"--resume: profile {profile.name} is {profile.mode!r}; resume continues paper runs")
     if args.command in ("preflight", "kill"):
         return live_command(profile, args)
     if profile.mode == "backtest":
         from pathlib import Path
 
         from backtest.runner import run_backtest
+        if args.processes == 2 and profile.data.kind == "candles":
+            raise UsageError(f"{profile.name}: --processes 2 shards book streams; this profile replays candles")
         result = run_backtest(profile, out_root=Path(args.out) if args.out else None,
-                              progress=not args.no_progress, report=False if args.no_report else None)
+                              progress=not args.no_progress, report=False if args.no_report else None,
+                              processes=args.processes)
         k = result.kpi
         console.print(f"[bold]{profile.name}[/]: {k['round_trips']} round trips, win rate {k['win_rate_pct']}%, "
                       f"PnL {k['pnl_krw']:,.0f} KRW ({k['pnl_usd']:,.2f} USD), fees {k['fees_paid_krw']:,.0f} KRW, "
@@ -123,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except ProfileError as exc:
         console.print(f"[red]profile error[/]: {exc}")
+        return 2
+    except UsageError as exc:
+        console.print(f"[red]cannot run[/]: {exc}")
         return 2
     except DataError as exc:
         console.print(f"[red]data error[/]: {exc}")

@@ -34,3 +34,13 @@ def test_live_without_arming_refuses_with_exit_6_before_any_connection(monkeypat
     said = " ".join((said.out + said.err).split())
     assert "ARB_LIVE_ARMED_AT is not set" in said and "no API key pair" in said
     assert not any(tmp_path.iterdir()), "a refused live start must not create a run"
+
+
+def test_two_processes_on_a_candle_profile_is_refused_by_name(capsys):
+    assert main.main(["--profile", "backtest-btc", "--processes", "2", "--no-progress"]) == 2
+    assert "--processes 2" in " ".join(capsys.readouterr().err.split())
+
+
+def test_resume_of_something_that_is_not_a_run_id_is_refused(capsys):
+    assert main.main(["--resume", "nonsense"]) == 2
+    assert "not a run id" in " ".join(capsys.readouterr().err.split())
