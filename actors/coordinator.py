@@ -33,12 +33,8 @@ class DeskHost:
     def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
         """After a restart elsewhere: the current strategy handles (and telemetry sinks)."""
         self.routes = routes
-        if self.telemetry is not None and telemetry is not None:
-            self.telemetry.sink, self.telemetry.alerts = telemetry
-
-    def set_routes(self, routes: dict[str, Any]) -> None:
-        """symbol -> the strategy actor that hosts it."""
-        self.routes = routes
+        if self.telemetry is not None:
+            self.telemetry.retarget(telemetry)
 
     def _hops(self, arrived: float, orders_before: int, received_at: float, decided_at: float) -> None:
         """Latency samples of one strategy batch: strategy -> coordinator, and on to the first order sent."""

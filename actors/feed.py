@@ -16,9 +16,9 @@ import ray
 
 from actors.telemetry import Telemetry
 from domain.book import Book
+from domain.venues import CCXT_ID
 
 log = logging.getLogger("actors.feed")
-CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
 MAX_BACKOFF_S = 5.0
 
 
@@ -41,7 +41,7 @@ class ExchangeFeedActor:
                  sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None,
                  synthetic: bool = False, telemetry: tuple[Any, Any] | None = None):
         if venue not in CCXT_ID:
-            raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(CCXT_ID)}")
+            raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(v.value for v in CCXT_ID)}")
         self.venue, self.config, self.symbols, self.sinks = venue, ccxt_config, symbols, sinks
         self.flush_s = flush_ms / 1000          # 0: no timer, the caller flushes (lockstep replays)
         self.latest: dict[str, tuple[Book, float]] = {}
@@ -143,8 +143,8 @@ class ExchangeFeedActor:
                   telemetry: tuple[Any, Any] | None = None) -> None:
         """After a restart elsewhere: the current coordinator and strategy handles (and telemetry sinks)."""
         self.sinks = sinks
-        if self.telemetry is not None and telemetry is not None:
-            self.telemetry.sink, self.telemetry.alerts = telemetry
+        if self.telemetry is not None:
+            self.telemetry.retarget(telemetry)
 
     def seen(self) -> dict[str, int]:
         """coin -> venue time of the newest book received (lockstep: has the instant arrived?)."""

@@ -44,8 +44,8 @@ class SymbolStrategyActor:
     def set_peers(self, coordinator: Any, telemetry: tuple[Any, Any] | None = None) -> None:
         """After a restart elsewhere: the current coordinator handle (and telemetry sinks)."""
         self.coordinator = coordinator
-        if self.telemetry is not None and telemetry is not None:
-            self.telemetry.sink, self.telemetry.alerts = telemetry
+        if self.telemetry is not None:
+            self.telemetry.retarget(telemetry)
 
     def snapshot_stats(self) -> dict | None:
         return self.snap.stats() if self.snap is not None else None

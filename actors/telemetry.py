@@ -54,6 +54,11 @@ class Telemetry:
             self._thread = threading.Thread(target=self._run, name=f"telemetry-{source}", daemon=True)
             self._thread.start()
 
+    def retarget(self, destinations: tuple[Any, Any] | None) -> None:
+        """After a restart of the metrics or alerts actor: send to its new handle (metrics, alerts)."""
+        if destinations is not None:
+            self.sink, self.alerts = destinations
+
     def inc(self, metric: str, value: float = 1, **labels: str) -> None:
         self._add("inc", metric, labels, value)
 

@@ -238,12 +238,18 @@ class Engine:
             return float("nan")
         value = sum(rt.pnl_krw for rt in self.portfolio.round_trips)
         for pos in self.portfolio.open_positions():
-            value += float(pos.krw_delta) + float(pos.usdt_delta) * rate
-            for venue, held in pos.coin.items():
-                book = self.books.get((venue, pos.symbol))
-                if book is not None:
-                    value += float(held) * book.mid * (1.0 if venue == Venue.UPBIT.value else rate)
+            value = self.add_position_mark(value, pos, rate)
         return (self._initial_equity or 0.0) + value
+
+    def add_position_mark(self, value: float, pos, rate: float) -> float:
+        """`value` plus an open position marked to mids: its cash deltas and the coin it holds (KRW).
+        Added term by term into `value`, so every caller sums in the same order."""
+        value += float(pos.krw_delta) + float(pos.usdt_delta) * rate
+        for venue, held in pos.coin.items():
+            book = self.books.get((venue, pos.symbol))
+            if book is not None:
+                value += float(held) * book.mid * (1.0 if venue == Venue.UPBIT.value else rate)
+        return value
 
     def _mark(self, ts: int) -> None:
         if self._initial_equity is None:

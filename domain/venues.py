@@ -32,6 +32,10 @@ def upbit_krw_tick(price: float) -> float:
     return UPBIT_KRW_TICKS[-1][1]
 
 
+# The ccxt exchange id of each venue (string keys work too: Venue is a str enum).
+CCXT_ID = {Venue.UPBIT: "upbit", Venue.BINANCE: "binance", Venue.BINANCE_USDM: "binanceusdm"}
+
+
 @dataclass(frozen=True, slots=True)
 class VenueRules:
     """What one venue charges and accepts for one market. A tick of 0 means Upbit's price table."""

@@ -11,11 +11,10 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
-from domain.venues import Venue
+from domain.venues import CCXT_ID, Venue
 from live.secrets import ApiKeys
 from sim.overrides import ccxt_overrides
 
-CCXT_ID = {Venue.UPBIT: "upbit", Venue.BINANCE: "binance", Venue.BINANCE_USDM: "binanceusdm"}
 NEEDS = {Venue.UPBIT: ("upbit",), Venue.BINANCE: ("binance", "binance_usdm"),
          Venue.BINANCE_USDM: ("binance", "binance_usdm")}
 

@@ -41,7 +41,7 @@ from live.redact import Redactor, install_log_redaction
 from live.session import PreflightFailed, arming_inputs
 from paper import graph
 from paper.run import (FEED_VENUES, REPO, PaperSource, Venues, final_fields, is_local, load_universe, on_signals,
-                       start_ray, wait, write_results)
+                       shard_latencies, start_ray, wait, write_results)
 from paper.universe import Universe
 from sim import ccxt_overrides
 
@@ -163,8 +163,7 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
                  serve_kill)
         finally:
             feed_stats, shard_stats, desk = graph.stop(actors)
-    latencies = [x for s in shard_stats for x in s["latency_ms"]]
-    kpi = kpi_now(desk, latencies, final_fields(shard_stats, feed_stats, desk, started, trading_from))
+    kpi = kpi_now(desk, shard_latencies(shard_stats), final_fields(shard_stats, feed_stats, desk, started, trading_from))
     write_results(out_dir, kpi, desk)
     return kpi
 

@@ -120,13 +120,7 @@ class PaperDesk(Engine):
             if rate is not None and upbit is not None and binance is not None:
                 premium = round(mid_premium(upbit, binance, self.fx()) * 1e4, 2)
             pos = open_by_symbol.get(symbol)
-            unrealised = 0.0
-            if pos is not None and rate is not None:
-                unrealised = float(pos.krw_delta) + float(pos.usdt_delta) * rate
-                for venue, held in pos.coin.items():
-                    book = self.books.get((venue, symbol))
-                    if book is not None:
-                        unrealised += float(held) * book.mid * (1.0 if venue == Venue.UPBIT.value else rate)
+            unrealised = self.add_position_mark(0.0, pos, rate) if pos is not None and rate is not None else 0.0
             rows.append({"symbol": symbol, "premium_bps": premium,
                          "direction": pos.direction.value if pos is not None else None,
                          "qty": pos.qty if pos is not None else 0.0,

@@ -24,8 +24,8 @@ from rich.console import Console
 
 from backtest.outputs import write_json_atomic, write_trade_log
 from backtest.runner import kpi_document
-from domain.kpi import percentile
 from domain.symbols import FX_SYMBOL
+from domain.venues import CCXT_ID
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from actors.persistence import Persist
 from paper import graph, recording
@@ -35,7 +35,6 @@ from sim import SimThread, ccxt_overrides
 REPO = Path(__file__).resolve().parents[1]   # relative paths in a profile are under the repo
 SEED_ORDERS = 5   # the profile lists cash only; each coin starts with this many orders' worth on each venue
 FEED_VENUES = {"inventory": ("upbit", "binance"), "perp": ("upbit", "binance_usdm")}
-CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
 SPARE_COINS = 5   # synthetic coins beyond top_n, to replace tickers the venues list as different assets
 
 
@@ -180,12 +179,14 @@ def on_signals(handlers: dict, stack: ExitStack) -> None:
         stack.callback(signal.signal, sig, signal.signal(sig, handler))
 
 
+def shard_latencies(shard_stats: list[dict]) -> list[float]:
+    """Feed receive -> strategy decision samples of every shard (kpi_document makes avg and p99 of them)."""
+    return [x for s in shard_stats for x in s["latency_ms"]]
+
+
 def final_fields(shard_stats: list[dict], feed_stats: dict, desk, started: float, trading_from: float) -> dict:
-    """End-of-run KPI fields from the actors: tick-to-decision latency, feeds, shards, start-up time."""
-    latencies = [x for s in shard_stats for x in s["latency_ms"]]
-    return {"tick_to_decision_ms_avg": round(sum(latencies) / max(len(latencies), 1), 4),
-            "tick_to_decision_ms_p99": round(percentile(latencies, 99), 4) if latencies else 0.0,
-            "feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
+    """End-of-run KPI fields from the actors: feeds, shards, start-up time."""
+    return {"feeds": feed_stats, "strategy_actors": len(shard_stats), "late_books": desk.late_books,
             "startup_s": round(trading_from - started, 3), "checkpoint": False}
 
 
@@ -273,8 +274,7 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
         if record_dir is not None:
             recorded = recording.merge(record_dir, list(venues.ccxt_configs), f"recorded {venues.source.source}",
                                        venues.source.synthetic)
-    latencies = [x for s in shard_stats for x in s["latency_ms"]]
-    kpi = kpi_now(desk, latencies, {
+    kpi = kpi_now(desk, shard_latencies(shard_stats), {
         **final_fields(shard_stats, feed_stats, desk, started, trading_from),
         "recorded_to": str(recorded) if record_dir is not None else None,
         "snapshot_success_rate_pct": health["snapshot_success_rate_pct"], "snapshots": health["snapshots"],

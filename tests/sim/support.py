@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable
 import ccxt.pro as ccxtpro
 
 from domain.book import Book
+from domain.venues import CCXT_ID
 from sim import SimServer, ccxt_overrides
 from sim.auth import ApiKey
 
@@ -45,7 +46,6 @@ def recorded_books(data: Path) -> list[Book]:
 
 
 # ---- running the simulator and ccxt against it ----
-CCXT_ID = {"upbit": "upbit", "binance": "binance", "binance_usdm": "binanceusdm"}
 SYMBOL = {"upbit": "BTC/KRW", "binance": "BTC/USDT", "binance_usdm": "BTC/USDT:USDT"}
 BALANCES = {("upbit", KEY): {"KRW": 100_000_000.0, "BTC": 1.0},
             ("binance", KEY): {"USDT": 2_000_000.0, "BTC": 1.0},
