@@ -6,11 +6,12 @@ legs hold the same size, flat when both hold none. Orphan legs are unwound or co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from domain.book import Book
-from domain.ledger import ZERO, DuplicateEvent, Ledger, dec
+from domain.ledger import UNIT, ZERO, DuplicateEvent, Effect, Ledger, dec
 from domain.orders import Direction, Fill, Order, OrderIntent, Purpose, RoundTrip, Side
 from domain.params import Market, RiskLimits
 from domain.premium import FxQuote
@@ -68,6 +69,20 @@ class Outcome:
     closed: RoundTrip | None = None
     failed: bool = False           # entry failed: the strategy is flat again
     stuck: str = ""                # a leg that could not be completed after retries
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalBooking:
+    """What booking fills the portfolio did not order (a kill switch's flatten) led to."""
+
+    closed: tuple[RoundTrip, ...] = ()
+    left_open: tuple[str, ...] = ()     # positions the fills reduced but did not flatten
+    unattributed: tuple[tuple[str, str, Decimal], ...] = ()  # (venue, coin, qty bought > 0 / sold < 0) no
+    #                                                          open position held: in the ledger only
+
+
+def _share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    return (total * part / whole).quantize(UNIT, ROUND_HALF_EVEN)
 
 
 def _entry_side(direction: Direction, venue: str) -> Side:
@@ -286,6 +301,77 @@ class Portfolio:
         self.round_trips.append(rt)
         self.risk.on_round_trip(pos.symbol, now_ms, pnl_krw, self.limits)
         return rt
+
+    # -- fills of orders placed outside the portfolio (kill switch) -------------------------------
+    def close_external(self, executions: Sequence[tuple[Order, Fill]], now_ms: int, fx: FxQuote,
+                       reason: str = "kill_switch") -> ExternalBooking:
+        """Book venue executions the portfolio did not order, each (order as sent, its fill), once.
+
+        The ledger takes every fill whole (it must match the venue). Each fill is then attributed,
+        oldest position first, to the open positions of its coin whose holding on that venue it
+        trades back, as an exit leg; a position left flat is closed with `reason` like any exit, one
+        left holding coin becomes "stuck", and what no position held is returned, never dropped.
+        """
+        touched: dict[str, PairPosition] = {}
+        unattributed = []
+        for order, fill in executions:
+            try:
+                effect = self.ledger.apply(fill)
+            except DuplicateEvent:
+                continue
+            if fill.qty <= 0:
+                continue
+            left = self._attribute(order, fill, effect, fx, touched)
+            if left:
+                unattributed.append((fill.venue, fill.symbol, -left if fill.side is Side.SELL else left))
+        closed, left_open = [], []
+        for pos in touched.values():
+            rt = self._settle_external(pos, now_ms, fx, reason)
+            if rt is not None:
+                closed.append(rt)
+            else:
+                left_open.append(pos.position_id)
+        return ExternalBooking(tuple(closed), tuple(left_open), tuple(unattributed))
+
+    def _attribute(self, order: Order, fill: Fill, effect: Effect, fx: FxQuote,
+                   touched: dict[str, PairPosition]) -> Decimal:
+        """Split one booked fill over the positions holding what it trades back; return the qty left.
+
+        Cash and fee go by qty share, exact to the ledger unit: the last piece takes the remainder,
+        so the pieces sum to the ledger's booking when the whole fill is attributed.
+        """
+        qty = remaining = dec(fill.qty)
+        cash = sum((d for (_, a), d in effect.deltas if a in ("KRW", "USDT")), ZERO)
+        cash_key = effect.fee_asset
+        cash_left, fee_left = cash, effect.fee
+        sign = 1 if fill.side is Side.SELL else -1      # a sell trades back coin held, a buy coin owed
+        for pos in self.open_positions():
+            if remaining <= 0:
+                break
+            held = pos.held(fill.venue) * sign
+            if pos.symbol != fill.symbol or held <= 0:
+                continue
+            part = min(remaining, held)
+            remaining -= part
+            piece_cash = cash_left if remaining == 0 else _share(cash, part, qty)
+            piece_fee = fee_left if remaining == 0 else _share(effect.fee, part, qty)
+            cash_left, fee_left = cash_left - piece_cash, fee_left - piece_fee
+            piece = replace(fill, position_id=pos.position_id, requested_qty=float(part), qty=float(part),
+                            fee=float(piece_fee))
+            leg = replace(order, position_id=pos.position_id, qty=float(part), purpose=Purpose.EXIT)
+            self._account(pos, leg, piece, Effect(((cash_key, piece_cash),), piece_fee, cash_key), fx)
+            touched[pos.position_id] = pos
+        return remaining
+
+    def _settle_external(self, pos: PairPosition, now_ms: int, fx: FxQuote, reason: str) -> RoundTrip | None:
+        """Close a position the external fills left flat (lot dust aside); mark one still holding coin stuck."""
+        if pos.open_orders:   # an order of its own is still unsettled: its fill decides what comes next
+            return None
+        rules = {v: self.market.rules_for(Venue(v), pos.symbol) for v in pos.coin}
+        if all(abs(pos.held(v)) < dec(rules[v].lot_size) for v in pos.coin):
+            return self._close(pos, now_ms, fx, reason)
+        pos.state = "stuck"
+        return None
 
     def apply_funding(self, funding_id: str, coin: str, rate_8h: float, mark_price: float) -> None:
         """Funding on the open perp leg of `coin`: shorts receive a positive rate, longs pay."""

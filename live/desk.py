@@ -20,11 +20,12 @@ from typing import Any
 from domain.fills import fill_for
 from domain.ledger import ZERO, dec
 from domain.orders import Fill, Order, OrderIntent, Purpose
+from domain.portfolio import ExternalBooking, Outcome
 from domain.premium import NoFxRate
 from domain.venues import Venue
 from live.errors import OrderRejected, OrderRuleError, VenueAuthError, VenueError, VenueUnavailable
 from live.redact import redact
-from live.killswitch import Exposure, KillReport, KillSwitch
+from live.killswitch import Exposure, KillFill, KillReport, KillSwitch
 from live.venue import LiveVenue, PlaceRequest, VenueOrder, protective_price
 from paper.desk import News, PaperDesk
 
@@ -211,10 +212,37 @@ class LiveDesk(PaperDesk):
         exposures = [Exposure(Venue(v), coin, qty) for v, coin, qty in self.open_exposure()]
         report = await self.kill_switch.engage(reason, exposures, policy)
         self.kill_reports.append(report)
+        booking = self.book_kill(report.fills)
         self.alert("P0", "kill_switch", f"kill switch ({report.policy}) for {reason}: {len(report.cancelled)} "
                     f"cancelled, {len(report.closed)} closed, left open: "
                     f"{list(report.not_cancelled + report.not_closed) or 'nothing'}")
+        if booking.left_open or booking.unattributed:
+            self.alert("P1", "kill_partial", f"kill switch flatten booked: positions still holding coin "
+                        f"{list(booking.left_open)}, traded but held by no position "
+                        f"{[(v, c, str(q)) for v, c, q in booking.unattributed]}")
         return report
+
+    def book_kill(self, fills: tuple[KillFill, ...]) -> ExternalBooking:
+        """The flatten's executions into the ledger and the positions; those it flattened close as kill_switch."""
+        if not fills:
+            return ExternalBooking()
+        executions = [self.kill_execution(kf) for kf in fills]
+        for kf in fills:
+            self._shift_fees(kf.venue.value, kf.coin, kf.fee_coin, kf.average, kf.fee_other,
+                             f"kill order {kf.order_id}")
+        if self.keep_fills:
+            self.trace.fills.extend(fill for _, fill in executions)
+        booking = self.portfolio.close_external(executions, self.now, self.fx())
+        for rt in booking.closed:
+            self._handle(Outcome(closed=rt), rt.symbol)
+        return booking
+
+    def kill_execution(self, kf: KillFill) -> tuple[Order, Fill]:
+        """A kill order as a domain (order, fill): an exit priced from kf.ref_price, owned by no position
+        (the portfolio attributes it)."""
+        order = Order(kf.order_id, "", kf.venue.value, kf.coin, kf.side, kf.filled, self.now, self.now,
+                      Purpose.EXIT, kf.ref_price)
+        return order, self.reported_fill(order, kf.filled, kf.average, kf.fee, kf.ts_ms)
 
     async def _auto_kill(self) -> None:
         """Engage the kill switch on a breach named in kill_on (once: a frozen desk stays frozen)."""
@@ -282,25 +310,39 @@ class LiveDesk(PaperDesk):
     def _book(self, order: Order, result: VenueOrder | None) -> None:
         """One domain Fill for one finished venue order (qty 0 when it filled nothing or was refused)."""
         fill = self.fill_of(order, result)
-        if result is not None and result.fee_coin:
-            coin_key, quote_key = (order.venue, order.symbol), (order.venue, Venue(order.venue).quote)
-            self.fee_shift[coin_key] = self.fee_shift.get(coin_key, ZERO) - dec(result.fee_coin)
-            self.fee_shift[quote_key] = self.fee_shift.get(quote_key, ZERO) + dec(result.fee_coin * result.average)
-        if result is not None and result.fee_other:
-            self.alert("P3", "fee_other", f"order {order.order_id} paid fees in {dict(result.fee_other)}: "
-                        f"not in the ledger's fees", order.symbol)
+        if result is not None:
+            self._shift_fees(order.venue, order.symbol, result.fee_coin, result.average, result.fee_other,
+                             f"order {order.order_id}")
         if self.keep_fills:
             self.trace.fills.append(fill)
         upbit = self.books[(Venue.UPBIT.value, order.symbol)]
         binance = self.books[(self.bn_venue, order.symbol)]
         self._handle(self.portfolio.on_fill(fill, self.fx(), upbit, binance), order.symbol)
 
+    def _shift_fees(self, venue: str, coin: str, fee_coin: float, price: float,
+                    fee_other: tuple[tuple[str, float], ...], what: str) -> None:
+        """Fees the ledger books in the quote that the venue took elsewhere: a coin-paid fee moves the
+        venue's balances against ours (fee_shift); one in a third asset is only alerted."""
+        if fee_coin:
+            coin_key, quote_key = (venue, coin), (venue, Venue(venue).quote)
+            self.fee_shift[coin_key] = self.fee_shift.get(coin_key, ZERO) - dec(fee_coin)
+            self.fee_shift[quote_key] = self.fee_shift.get(quote_key, ZERO) + dec(fee_coin * price)
+        if fee_other:
+            self.alert("P3", "fee_other", f"{what} paid fees in {dict(fee_other)}: not in the ledger's fees", coin)
+
     @staticmethod
     def fill_of(order: Order, result: VenueOrder | None) -> Fill:
-        if result is None or result.filled <= 0:
+        if result is None:
             return fill_for(order, f"{order.order_id}-f", 0.0, 0.0, 0.0)
-        fill = fill_for(order, f"{order.order_id}-f", result.filled, result.average, result.fee_quote)
-        return replace(fill, ts_ms=max(order.ts_ms, result.ts_ms)) if result.ts_ms else fill
+        return LiveDesk.reported_fill(order, result.filled, result.average, result.fee_quote, result.ts_ms)
+
+    @staticmethod
+    def reported_fill(order: Order, filled: float, average: float, fee: float, ts_ms: int) -> Fill:
+        """The domain Fill of what a venue reported for `order` (qty 0 when nothing filled)."""
+        if filled <= 0:
+            return fill_for(order, f"{order.order_id}-f", 0.0, 0.0, 0.0)
+        fill = fill_for(order, f"{order.order_id}-f", filled, average, fee)
+        return replace(fill, ts_ms=max(order.ts_ms, ts_ms)) if ts_ms else fill
 
     # ---- reconcile ----
     async def reconcile(self) -> ReconcileReport:

@@ -6,7 +6,8 @@ venue, USDT-M positions come from the venue, and spot exposure (coin a pair posi
 venues) is handed in by whoever knows it (the desk, or a snapshot). Closing orders are limit IOC
 inside a wide band around the venue's current book, reduce-only on USDT-M, under client ids unique to
 this engagement, and every send is idempotent (LiveVenue.place): an order whose reply was lost is
-looked up, never doubled.
+looked up, never doubled. Exposures of one venue and coin are netted into one close. The report
+carries each close's execution (KillFill) as the venue reported it, for the desk to book.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from domain.venues import Venue
 from live.backoff import Backoff
 from live.errors import OrderRejected, OrderRuleError, VenueAuthError, VenueError, VenueUnavailable
 from live.redact import redact
-from live.venue import LiveVenue, PlaceRequest, protective_price
+from live.venue import LiveVenue, PlaceRequest, VenueOrder, protective_price
 
 POLICIES = ("flatten", "freeze")
 SHORT = {Venue.UPBIT: "u", Venue.BINANCE: "s", Venue.BINANCE_USDM: "f"}
@@ -33,6 +34,28 @@ class Exposure:
     venue: Venue
     coin: str
     qty: float
+
+
+@dataclass(frozen=True, slots=True)
+class KillFill:
+    """One close order's execution as the venue reported it, for the desk to book into its ledger."""
+
+    venue: Venue
+    coin: str
+    side: Side
+    order_id: str          # ours (kill-...): the ledger books it once under this id
+    filled: float
+    average: float         # VWAP of its fills
+    fee: float             # every fee, in fee_currency (a fee taken in the coin converted at `average`)
+    fee_currency: str      # the venue's quote: KRW or USDT
+    fee_coin: float = 0.0  # the part of `fee` the venue took in the coin (Binance spot buys)
+    fee_other: tuple[tuple[str, float], ...] = ()   # fees in a third asset (BNB), not in `fee`
+    ref_price: float = 0.0   # the book price the order was priced from (its slippage is against it)
+    ts_ms: int = 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "venue": self.venue.value, "side": self.side.value,
+                "fee_other": [list(f) for f in self.fee_other]}
 
 
 @dataclass(frozen=True)
@@ -48,13 +71,14 @@ class KillReport:
     closed: tuple[str, ...] = ()
     not_closed: tuple[str, ...] = ()
     frozen: tuple[str, ...] = ()
+    fills: tuple[KillFill, ...] = ()   # what the closes executed, in the order the venues reported them
 
     @property
     def ok(self) -> bool:
         return not self.not_cancelled and not self.not_closed
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, **asdict(self)}
+        return {"ok": self.ok, **asdict(self), "fills": [f.to_dict() for f in self.fills]}
 
 
 @dataclass
@@ -64,6 +88,22 @@ class _Work:
     closed: list[str] = field(default_factory=list)
     not_closed: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
+    fills: list[KillFill] = field(default_factory=list)
+
+
+def _netted(exposures: Sequence[Exposure]) -> list[Exposure]:
+    """One exposure per venue and coin, in first-seen order: close order ids are per venue and coin,
+    so two closes of one coin would share an id and the venue would take only the first."""
+    net: dict[tuple[Venue, str], float] = {}
+    for e in exposures:
+        net[(e.venue, e.coin)] = net.get((e.venue, e.coin), 0.0) + e.qty
+    return [Exposure(venue, coin, qty) for (venue, coin), qty in net.items()]
+
+
+def _execution(exposure: Exposure, side: Side, order_id: str, result: VenueOrder, ref: float) -> KillFill:
+    """The KillFill of one close order the venue settled (`side` is what we sent)."""
+    return KillFill(exposure.venue, exposure.coin, side, order_id, result.filled, result.average,
+                    result.fee_quote, exposure.venue.quote, result.fee_coin, result.fee_other, ref, result.ts_ms)
 
 
 class KillSwitch:
@@ -95,7 +135,7 @@ class KillSwitch:
             work.frozen += [f"{e.venue.value} {e.coin} {e.qty:+g}" for e in targets]
         return KillReport(reason, policy, int(started * 1000), int((time.time() - started) * 1000),
                           tuple(work.cancelled), tuple(work.not_cancelled), tuple(work.closed),
-                          tuple(work.not_closed), tuple(work.frozen))
+                          tuple(work.not_closed), tuple(work.frozen), tuple(work.fills))
 
     async def _again(self, attempt: int, deadline: float) -> bool:
         """Sleep before the next attempt; False when the deadline would pass first."""
@@ -138,7 +178,9 @@ class KillSwitch:
                 return
 
     async def _targets(self, exposures: Sequence[Exposure], deadline: float, work: _Work) -> list[Exposure]:
-        """The exposures given, with USDT-M taken from the venue itself (its positions are the truth)."""
+        """The exposures given, netted per venue and coin, with USDT-M taken from the venue itself (its
+        positions are the truth)."""
+        exposures = _netted(exposures)
         out = [e for e in exposures if e.venue is not Venue.BINANCE_USDM and e.qty]
         usdm = self.venues.get(Venue.BINANCE_USDM)
         given = [e for e in exposures if e.venue is Venue.BINANCE_USDM and e.qty]
@@ -167,7 +209,7 @@ class KillSwitch:
         side = Side.SELL if exposure.qty > 0 else Side.BUY
         left = rules.round_qty(abs(exposure.qty))
         usdm = exposure.venue is Venue.BINANCE_USDM
-        n, attempt, unknown, last, done = 0, 0, False, "", 0.0
+        n, attempt, unknown, last, done, ref = 0, 0, False, "", 0.0, 0.0
         while left > 0:
             order_id = f"kill-{SHORT[exposure.venue]}{exposure.coin}-{stamp % 10**8}-{n}"  # fits 36 with the run tag
             attempt += 1
@@ -178,6 +220,8 @@ class KillSwitch:
                         found = await lv.cancel(exposure.coin, found.order_id, found.client_id)
                     unknown = False
                     if found is not None:
+                        if found.filled > 0:
+                            work.fills.append(_execution(exposure, side, order_id, found, ref))
                         left, done, n = rules.round_qty(left - found.filled), done + found.filled, n + 1
                         continue
                 bid, ask = await lv.best_prices(exposure.coin)
@@ -186,6 +230,7 @@ class KillSwitch:
                 result = await lv.place(PlaceRequest(order_id, exposure.coin, side, left, price, reduce_only=usdm))
                 left, done, n = rules.round_qty(left - result.filled), done + result.filled, n + 1
                 if result.filled > 0:
+                    work.fills.append(_execution(exposure, side, order_id, result, ref))
                     continue
                 last = f"nothing filled within {self.band_bps:g} bps of the book"
             except (OrderRuleError, OrderRejected, VenueAuthError) as exc:   # retrying cannot help

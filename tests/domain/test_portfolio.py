@@ -9,9 +9,9 @@ import pytest
 from domain.book import Book
 from domain.fills import simulate_fill
 from domain.ledger import Ledger
-from domain.orders import Direction, OrderIntent, Purpose, Side
+from domain.orders import Direction, Order, OrderIntent, Purpose, Side
 from domain.params import Market, RiskLimits
-from domain.portfolio import Portfolio
+from domain.portfolio import ExternalBooking, Portfolio
 from domain.premium import fx_fixed
 from domain.venues import Venue, VenueRules
 
@@ -122,3 +122,67 @@ def test_inventory_imbalance_guard_blocks_draining_a_venue(upbit_books, binance_
                    Ledger({("upbit", "BTC"): 0.02, ("binance", "BTC"): 0.02, ("binance", "USDT"): 75_000}))
     decision, _ = pf.submit(intent(qty=0.1), up, bn, FX)
     assert not decision.allowed and decision.guard == "inventory_imbalance"
+
+
+def kill_leg(venue, side, qty, book, n):
+    """A kill switch's close order (not the portfolio's) and its fill against `book`."""
+    ref = book.best_ask if side is Side.BUY else book.best_bid
+    order = Order(f"kill-{venue}-{n}", "", venue, "BTC", side, qty, 2_000, 2_000, Purpose.EXIT, ref)
+    return order, simulate_fill(order, book, RULES[Venue(venue)], f"{order.order_id}-f")
+
+
+def opened(pf, up, bn, *pids, qty=0.05):
+    for pid in pids:
+        _, orders = pf.submit(intent(qty=qty, pid=pid), up, bn, FX)
+        run_orders(pf, orders, up, bn)
+        assert pf.positions[pid].state == "open"
+
+
+def test_close_external_books_a_flatten_and_closes_as_kill_switch(upbit_books, binance_books):
+    up, bn = upbit_books[4], binance_books[0]
+    pf = portfolio()
+    opened(pf, up, bn, "BTC-p1", qty=0.1)   # Upbit sold 0.1, Binance bought 0.1
+    flatten = [kill_leg("upbit", Side.BUY, 0.1, up, 0), kill_leg("binance", Side.SELL, 0.1, bn, 0)]
+    booking = pf.close_external(flatten, 2_000, FX)
+    (rt,) = booking.closed
+    assert booking.left_open == () and booking.unattributed == ()
+    assert rt.exit_reason == "kill_switch" and pf.round_trips == [rt] and pf.positions["BTC-p1"].state == "closed"
+    led, pos = pf.ledger, pf.positions["BTC-p1"]
+    # coin back where it was, and the round trip's cash is the ledger's, to the unit
+    assert led.balance("upbit", "BTC") == Decimal("0.5") and led.balance("binance", "BTC") == Decimal("0.5")
+    assert Decimal(rt.krw_delta) == led.balance("upbit", "KRW") - Decimal(100_000_000)
+    assert Decimal(rt.usdt_delta) == led.balance("binance", "USDT") - Decimal(75_000)
+    assert pos.fees_krw == led.fees[("upbit", "KRW")] and pos.fees_usdt == led.fees[("binance", "USDT")]
+    assert rt.pnl_krw == pytest.approx(float(rt.krw_delta) + float(rt.usdt_delta) * FX.mid, abs=1e-6)
+    assert rt.pnl_krw < 0 and rt.exit_premium != 0.0, "same books in and out: spreads and fees lost"
+    assert pf.open_positions() == [] and pf.exposure().total == 0
+    again = pf.close_external(flatten, 2_000, FX)   # the same executions reported twice: booked once
+    assert again == ExternalBooking() and pf.round_trips == [rt]
+
+
+def test_close_external_partial_flatten_leaves_the_rest_open_and_visible(upbit_books, binance_books):
+    up, bn = upbit_books[4], binance_books[0]
+    pf = portfolio()
+    opened(pf, up, bn, "BTC-p1", "BTC-p2")          # two positions of 0.05 each
+    krw0, usdt0 = pf.ledger.balance("upbit", "KRW"), pf.ledger.balance("binance", "USDT")
+    before = {pid: (p.krw_delta, p.usdt_delta) for pid, p in pf.positions.items()}
+    flatten = [kill_leg("upbit", Side.BUY, 0.08, up, 0),        # 0.02 of p2's Upbit short is never bought back
+               kill_leg("binance", Side.SELL, 0.11, bn, 0)]     # 0.01 more than the positions held
+    booking = pf.close_external(flatten, 2_000, FX)
+    (rt,) = booking.closed
+    assert rt.position_id == "BTC-p1" and rt.exit_reason == "kill_switch", "oldest position first"
+    p2 = pf.positions["BTC-p2"]
+    assert booking.left_open == ("BTC-p2",) and p2.state == "stuck" and p2 in pf.open_positions()
+    assert p2.held("upbit") == Decimal("-0.02") and p2.held("binance") == 0
+    assert booking.unattributed == (("binance", "BTC", Decimal("-0.01")),)
+    # the ledger took every fill whole; the positions' shares add up to it exactly
+    led = pf.ledger
+    assert led.balance("upbit", "BTC") == Decimal("0.48") and led.balance("binance", "BTC") == Decimal("0.49")
+    krw_kill = led.balance("upbit", "KRW") - krw0
+    usdt_kill = led.balance("binance", "USDT") - usdt0
+    p1 = pf.positions["BTC-p1"]
+    assert (p1.krw_delta - before["BTC-p1"][0]) + (p2.krw_delta - before["BTC-p2"][0]) == krw_kill
+    attributed_usdt = (p1.usdt_delta - before["BTC-p1"][1]) + (p2.usdt_delta - before["BTC-p2"][1])
+    assert 0 < attributed_usdt < usdt_kill, "the unattributed 0.01 sold stays in the ledger only"
+    assert usdt_kill * Decimal("0.1") / Decimal("0.11") == pytest.approx(attributed_usdt, abs=Decimal("1e-7"))
+    assert p1.fees_krw + p2.fees_krw == led.fees[("upbit", "KRW")]

@@ -182,6 +182,43 @@ def test_a_stuck_leg_engages_the_kill_switch_by_itself(data: Path) -> None:
     run(scenario())
 
 
+@pytest.mark.parametrize("hedge", ["inventory", "perp"])
+def test_a_flatten_is_booked_closing_the_positions_with_no_drift(data: Path, hedge: str) -> None:
+    """Kill switch flatten while the venues drop half their replies: the closes land in the ledger and
+    the positions, each position closes as kill_switch, and the venues agree with the books."""
+    async def scenario() -> None:
+        async with running_sim(data) as sim, desk_on(sim, hedge) as desk:
+            desk.kill_switch = KillSwitch(desk.venues, "flatten", Backoff(0.01, 2.0, 0.05, 1000), deadline_s=60)
+            await desk.submit(intent(desk, qty=0.004, pid="BTC-p1"))
+            await desk.submit(intent(desk, qty=0.004, pid="BTC-p2"))
+            desk.take_news()
+            assert len(desk.portfolio.open_positions()) == 2
+            for venue in ("upbit", desk.bn_venue):
+                await sim.fault({"kind": "http_error", "venue": venue, "status": 503, "fraction": 0.5, "after": True})
+            report = await desk.kill("test: flatten")
+            await sim.fault({"kind": "clear"})
+            assert report.ok, report
+            assert sim.journal("fault"), "replies were lost on the way"
+            assert {f.venue.value for f in report.fills} == {"upbit", desk.bn_venue}
+            assert desk.portfolio.open_positions() == [] and desk.open_exposure() == []
+            rts = desk.portfolio.round_trips
+            assert sorted(rt.position_id for rt in rts) == ["BTC-p1", "BTC-p2"]
+            assert {rt.exit_reason for rt in rts} == {"kill_switch"} and all(rt.fees_krw > 0 for rt in rts)
+            assert [n.kind for n in desk.take_news()] == ["closed", "closed"], "the strategy hears it is flat"
+            kill_fees = {(f.venue.value, f.fee_currency) for f in report.fills}
+            assert all(desk.ledger.fees[key] > 0 for key in kill_fees)
+            booked = [f for f in desk.trace.fills if f.order_id.startswith("kill-")]
+            assert len(booked) == len(report.fills)
+            recon = await desk.reconcile()
+            assert recon.ok, recon      # the ledger (with coin-paid fees) equals every venue balance
+            if hedge == "perp":
+                assert await desk.venues[Venue.BINANCE_USDM].positions() == {}
+                assert desk.ledger.perps["BTC"].qty == 0
+            else:
+                assert float(desk.ledger.balance("upbit", "BTC")) == pytest.approx(1.0)
+    run(scenario())
+
+
 def test_the_daily_loss_breach_engages_the_kill_switch_and_freezes(data: Path) -> None:
     async def scenario() -> None:
         async with running_sim(data) as sim, desk_on(sim) as desk:

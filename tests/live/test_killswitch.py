@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from domain.orders import Side
 from domain.venues import Venue
 from live.backoff import Backoff
 from live.killswitch import Exposure, KillSwitch
@@ -59,6 +61,16 @@ def test_cancels_and_flattens_while_every_venue_fails_half_the_time(data: Path) 
                 assert {o.request.side for o in orders} == {side}
                 assert sum(o.filled_qty for o in orders) == pytest.approx(0.01)
             assert all(o.request.reduce_only for o in kill_orders(sim, "binance_usdm"))
+            # the report carries what each close executed, as the venue reported it
+            for venue, side, quote in ((Venue.UPBIT, Side.BUY, "KRW"), (Venue.BINANCE, Side.SELL, "USDT"),
+                                       (Venue.BINANCE_USDM, Side.BUY, "USDT")):
+                fills = [f for f in report.fills if f.venue is venue]
+                assert fills and {(f.coin, f.side, f.fee_currency) for f in fills} == {("BTC", side, quote)}
+                assert sum(f.filled for f in fills) == pytest.approx(0.01)
+                assert all(f.average > 0 and f.fee > 0 and f.ref_price > 0 for f in fills)
+                sent = {o.request.client_id: o for o in kill_orders(sim, venue.value) if o.filled_qty}
+                assert sorted(lvs[venue].client_id(f.order_id) for f in fills) == sorted(sent)
+            assert json.loads(json.dumps(report.to_dict()))["fills"][0]["venue"] in ("upbit", "binance", "binance_usdm")
             stats = {v.value: lv.stats for v, lv in lvs.items()}
             assert all(s.failures > 0 and s.retries > 0 for s in stats.values()), stats
     run(scenario())
@@ -90,6 +102,18 @@ def test_freeze_cancels_orders_and_leaves_positions_reported(data: Path) -> None
             assert await lvs[Venue.BINANCE_USDM].positions() == {"BTC": pytest.approx(-0.01)}
             assert all(kill_orders(sim, v.value) == [] for v in VENUES)
             assert report.to_dict()["policy"] == "freeze"
+    run(scenario())
+
+
+def test_two_exposures_of_one_coin_are_closed_as_one(data: Path) -> None:
+    """Close ids are per venue and coin: two closes of one coin would share one and trade once."""
+    async def scenario() -> None:
+        async with armed(data) as (sim, lvs):
+            two = [Exposure(Venue.UPBIT, "BTC", -0.004), Exposure(Venue.UPBIT, "BTC", -0.006)]
+            report = await KillSwitch(lvs, "flatten", QUICK).engage("test: two positions", two)
+            assert report.ok and [c for c in report.closed if c.startswith("upbit")] == ["upbit BTC -0.01: buy 0.01"]
+            assert sum(o.filled_qty for o in kill_orders(sim, "upbit")) == pytest.approx(0.01)
+            assert sum(f.filled for f in report.fills if f.venue is Venue.UPBIT) == pytest.approx(0.01)
     run(scenario())
 
 
