@@ -25,6 +25,7 @@ from backtest.chunk_index import ChunkIndex, select, whole_instants
 from backtest.coin_scan import CoinScan, exit_candidates, fixed_rate, scan_coin
 from backtest.lazy_books import LazyBooks
 from domain.engine import Engine
+from domain.series import ThinnedSeries
 from domain.symbols import FX_SYMBOL
 
 __all__ = ["FastReplay", "LazyBooks", "LocalScans"]
@@ -237,7 +238,7 @@ class FastReplay:
         series = self.engine.trace.premium
         first = sorted((int(c.inst[c.sample_at[0]]), c.sym) for c in coins if c.sample_at and c.sym not in series)
         for _, sym in first:
-            series[sym] = []
+            series[sym] = ThinnedSeries()
 
     def _close_chunk(self, index: ChunkIndex, coins: list[_Coin], scans: dict, exact_before: int) -> None:
         """Hand each strategy its sampling state after the chunk; count the evaluations done in bulk."""

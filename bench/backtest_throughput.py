@@ -154,7 +154,10 @@ def streaming_child(coins: int, days: float, busy: bool, processes: int, share: 
     wall = time.perf_counter() - started
     rss = peak_rss_mb()
     worker = scans.worker_usage.get("max_rss_mb", 0.0) if scans is not None else 0.0
-    return {"events": engine.trace.books, "events_per_s": engine.trace.books / wall, "max_rss_mb": rss + worker}
+    kept = sum(len(series) for series in engine.trace.premium.values())
+    samples = sum(series.count for series in engine.trace.premium.values())
+    return {"events": engine.trace.books, "events_per_s": engine.trace.books / wall, "max_rss_mb": rss + worker,
+            "premium_samples": samples, "premium_kept": kept}
 
 
 def streaming(coins: int, days: float, busy: bool, processes: int, share: float) -> dict:
@@ -193,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--share", type=float, default=WORKER_SHARE, help="share of the coins the second process starts with")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-memory", action="store_true", help="leave out the streaming runs that measure peak RSS")
+    ap.add_argument("--memory-days", type=float, nargs="+", default=None,
+                    help="window lengths of the peak-RSS runs (default: --days and 4 x --days)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -216,11 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print()
     for processes in (1, 2):
-        for days in (args.days, args.days * 4):
+        for days in args.memory_days or (args.days, args.days * 4):
             run = streaming(args.coins, days, False, processes, args.share)
             print(f"streaming, generator in the loop, {processes} process{'es' if processes == 2 else ''}, "
                   f"{days:g} days ({run['events']:,} events): {run['events_per_s']:,.0f} events/s, "
-                  f"peak RSS {run['max_rss_mb']:.0f} MB")
+                  f"peak RSS {run['max_rss_mb']:.0f} MB; premium trace keeps {run['premium_kept']:,} of "
+                  f"{run['premium_samples']:,} samples")
     return 0
 
 

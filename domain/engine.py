@@ -17,6 +17,7 @@ from domain.orders import Fill, Order, Purpose, RoundTrip
 from domain.params import FxParams, Market, RiskLimits, StrategyParams
 from domain.portfolio import Outcome, Portfolio
 from domain.premium import FxQuote, NoFxRate, fx_fixed, fx_from_book
+from domain.series import ThinnedSeries
 from domain.strategy import SymbolStrategy
 from domain.symbols import FX_SYMBOL
 from domain.venues import Venue
@@ -35,7 +36,7 @@ class Trace:
     """What a run produced for the report and the KPIs (plain values)."""
 
     equity: list[tuple[int, float]] = field(default_factory=list)
-    premium: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    premium: dict[str, ThinnedSeries] = field(default_factory=dict)   # bounded, spikes kept
     markers: list[dict] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
@@ -141,7 +142,10 @@ class Engine:
         self.trace.evaluations += 1
         intent = strat.on_books(self.now, upbit, binance, fx)
         if strat.next_sample_ms != sample_before and strat.last_premium is not None:
-            self.trace.premium.setdefault(symbol, []).append((self.now, strat.last_premium))
+            series = self.trace.premium.get(symbol)
+            if series is None:
+                series = self.trace.premium[symbol] = ThinnedSeries()
+            series.append((self.now, strat.last_premium))
         if intent is None:
             return
         self.trace.intents += 1

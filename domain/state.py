@@ -26,11 +26,12 @@ from domain.ledger import Ledger
 from domain.orders import Direction, Fill, Order, RoundTrip
 from domain.portfolio import PairPosition, Portfolio
 from domain.risk import Decision, RiskState
+from domain.series import ThinnedSeries
 from domain.strategy import PositionView, SymbolStrategy
 from domain.symbols import FX_SYMBOL
 from domain.venues import Venue
 
-SCHEMA = 1
+SCHEMA = 2   # 2: the premium trace is a ThinnedSeries document
 FLOAT_TAG = "$float"
 
 # Attributes fixed by the constructor's arguments (rebuilt, not restored) and the ones that are state.
@@ -298,7 +299,7 @@ def _trace(trace: Trace, history: bool = True) -> dict:
         return {"omitted": {name: len(getattr(trace, name)) for name in _HISTORY},
                 "books": trace.books, "evaluations": trace.evaluations, "intents": trace.intents}
     return {"equity": [list(p) for p in trace.equity],
-            "premium": [[s, [list(p) for p in pts]] for s, pts in trace.premium.items()],
+            "premium": [[s, series.to_dict()] for s, series in trace.premium.items()],
             "markers": [dict(m) for m in trace.markers], "fills": [record(f) for f in trace.fills],
             "orders": [o.order_id for o in trace.orders], "alerts": list(trace.alerts),
             "books": trace.books, "evaluations": trace.evaluations, "intents": trace.intents}
@@ -311,7 +312,7 @@ def _untrace(raw: dict, orders: dict[str, Order]) -> Trace:
     if missing:
         raise StateError(f"engine.trace.orders: {missing[:5]} are not in portfolio.orders")
     return Trace(equity=[tuple(p) for p in raw["equity"]],
-                 premium={s: [tuple(p) for p in pts] for s, pts in raw["premium"]},
+                 premium={s: ThinnedSeries.from_dict(series, f"engine.trace.premium[{s}]") for s, series in raw["premium"]},
                  markers=[dict(m) for m in raw["markers"]],
                  fills=[rebuild(Fill, f, f"engine.trace.fills[{i}]") for i, f in enumerate(raw["fills"])],
                  orders=[orders[oid] for oid in raw["orders"]], alerts=list(raw["alerts"]),

@@ -1,13 +1,15 @@
 """Time series checked and thinned for plotting: validation, min/max downsampling, gap splitting."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
 
-def to_arrays(name: str, series: Sequence[tuple[int, float]] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def to_arrays(name: str, series: Iterable[tuple[int, float]] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(ts_ms, value) pairs as two float arrays; a clear error names the series and the bad row."""
+    if not isinstance(series, (np.ndarray, list, tuple)):
+        series = list(series)           # e.g. a ThinnedSeries of the premium trace
     try:
         arr = np.asarray(series, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -379,7 +379,7 @@ def damaged(doc: dict, change) -> dict:
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.update(kind="portfolio"), "engine state: document is of kind 'portfolio'"),
-    (lambda d: d.update(schema=99), "engine state: schema 99 is not the supported 1"),
+    (lambda d: d.update(schema=99), "engine state: schema 99 is not the supported 2"),
     (lambda d: d.update(hedge="perp"), "taken with hedge 'perp', this engine uses 'inventory'"),
     (lambda d: d.update(symbols=["BTC"]), r"snapshot holds symbols \['BTC'\]"),
     (lambda d: d["pending"].append([1, 1, "nope-entry-upbit-1"]), r"engine.pending\[\d+\]: in-flight order nope"),

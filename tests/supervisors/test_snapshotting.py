@@ -7,7 +7,7 @@ from functools import cache
 
 import pytest
 
-from domain.state import export_engine, restore_engine
+from domain.state import SCHEMA as ENGINE_SCHEMA, export_engine, restore_engine
 from snapshots import InMemorySnapshotStore, RedisSnapshotStore, SnapshotError, key
 from snapshots.envelope import canonical_json
 from supervisors.snapshotting import Snapshotter
@@ -138,7 +138,7 @@ def test_a_corrupt_newest_version_is_refused_and_the_previous_good_one_restored(
 def test_a_version_the_actor_cannot_load_or_read_is_named(run_id):
     store, clock = InMemorySnapshotStore(clock_ms=Clock()), Ticks()
     k = key(run_id, "coordinator", "main")
-    store.put(k, {"kind": "engine", "schema": 1, "hedge": "perp"})
+    store.put(k, {"kind": "engine", "schema": ENGINE_SCHEMA, "hedge": "perp"})
     with pytest.raises(SnapshotError, match=rf"snapshot {k} version 1: cannot be restored: StateError: engine "
                                             r"state: missing \['symbols'"):
         Snapshotter(store, k, lambda: {}, clock=clock).restore(lambda d: restore_engine(build_engine(), d))
