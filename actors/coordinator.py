@@ -98,6 +98,8 @@ class PortfolioRiskCoordinator(DeskHost):
     def _load(self, doc: dict) -> None:
         restore_engine(self.desk, doc["desk"], news_type=News)
         self.calls = dict(doc["calls"])
+        if self.reporter is not None:
+            self.reporter.resume(self.desk)
 
     def _progress(self) -> tuple[int, ...]:
         t = self.desk.trace

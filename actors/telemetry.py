@@ -4,8 +4,11 @@ Ray actors live in separate processes, so each keeps a small buffer (metrics.bat
 alerts) and sends it in one call per destination every `flush_ms` from a daemon thread: the hot
 path only appends under a lock (microseconds), never makes a Ray call. Updates and alerts are
 checked where they are made (a typo raises at the caller); a P0 alert goes out at once. Sends are
-fire-and-forget; their outcome is looked at on the next flush, and when a destination stops
-answering, batches are dropped and counted rather than piling up.
+fire-and-forget; their outcome is looked at on the next flush. When the metrics actor stops
+answering, metric batches are dropped and counted rather than piling up. Alerts are kept: a batch
+the dispatcher never took (it died, or is restarting) is queued again and sent to the handle that
+`retarget` hands over, so alerts reach a restarted dispatcher at least once; only beyond
+`max_buffered` waiting alerts are the oldest written to this process's log instead.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from collections import deque
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 
 from alerts.events import Alert, Severity
 from metrics.batch import BatchBuffer, batch_size
@@ -48,6 +52,7 @@ class Telemetry:
         self._lock = threading.Lock()          # guards the buffers (the hot path)
         self._send_lock = threading.Lock()     # guards in-flight sends and counters
         self._in_flight: deque = deque()
+        self._alert_batches: dict[Any, list[Alert]] = {}   # in-flight emit -> its alerts, until answered
         self._stop = threading.Event()
         self._thread = None
         if sink is not None or alerts is not None:
@@ -96,7 +101,11 @@ class Telemetry:
                 for alert in alerts:
                     log.warning("alert (no dispatcher) %s", alert.to_dict())
             elif alerts:
-                sent += self._send(self.alerts.emit, alerts, len(alerts), "alerts")
+                if len(self._in_flight) >= MAX_IN_FLIGHT:     # dispatcher slow or gone: keep them for later
+                    self._requeue(alerts)
+                else:
+                    sent += self._send(self.alerts.emit, alerts, len(alerts), "alerts")
+                    self._alert_batches[self._in_flight[-1]] = alerts
             return sent
 
     def stats(self) -> dict[str, int]:
@@ -114,6 +123,11 @@ class Telemetry:
             if self._in_flight:
                 ray.wait(list(self._in_flight), num_returns=len(self._in_flight), timeout=timeout_s)
                 self._reap()
+            with self._lock:
+                left, self._pending_alerts = self._pending_alerts, []
+            for alert in left:     # the dispatcher is gone for good: the log keeps them
+                self.counts["dropped"] += 1
+                log.error("alert (dispatcher unreachable at close) %s", alert.to_dict())
             return dict(self.counts)
 
     def _add(self, verb: str, metric: str, labels: dict, value: float) -> None:
@@ -142,11 +156,29 @@ class Telemetry:
         done, _ = ray.wait(list(self._in_flight), num_returns=len(self._in_flight), timeout=0)
         for ref in done:
             self._in_flight.remove(ref)
+            alerts = self._alert_batches.pop(ref, None)
             try:
                 ray.get(ref)
-            except Exception as exc:  # destination gone or a batch refused: never stop trading for it
+            except RayActorError as exc:   # the actor died before answering: alerts go again, to its successor
+                self.counts["failed"] += 1
+                if alerts:
+                    self.counts["alerts"] -= len(alerts)
+                    self._requeue(alerts)
+                log.warning("telemetry %s: a send failed: %s", self.source, exc)
+            except Exception as exc:  # a batch refused (its bad items named): never stop trading for it
                 self.counts["failed"] += 1
                 log.warning("telemetry %s: a send failed: %s", self.source, exc)
+
+    def _requeue(self, alerts: list[Alert]) -> None:
+        """Put unsent alerts back in front of newer ones; past max_buffered the oldest go to the log."""
+        with self._lock:
+            self._pending_alerts[:0] = alerts
+            spill = len(self._pending_alerts) - self.max_buffered
+            spilled, self._pending_alerts = (self._pending_alerts[:spill], self._pending_alerts[spill:]) \
+                if spill > 0 else ([], self._pending_alerts)
+        for alert in spilled:
+            self.counts["dropped"] += 1
+            log.error("alert (dispatcher unreachable) %s", alert.to_dict())
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):

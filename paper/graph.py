@@ -78,17 +78,29 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     from actors.metrics_actor import MetricsActor
     from actors.strategy import SymbolStrategyActor
 
+    def persisted(restarts: int) -> Persist | None:
+        return persist.restarted(persist.restarts + restarts) if persist is not None else None
+
     metrics = MetricsActor.options(**named(f"metrics{at}")).remote(metrics_port) if metrics_port else None
-    alerts = (AlertDispatcherActor.options(**named(f"alerts{at}")).remote(
-        alerts_config, str(alerts_dir) if alerts_dir else None, None, metrics)
-        if alerts_config is not None else None)
+
+    def alerts_factory(r: int) -> Any:
+        return AlertDispatcherActor.options(**named(f"alerts{at}")).remote(
+            alerts_config, str(alerts_dir) if alerts_dir else None, None, metrics, persist=persisted(r))
+    supervisor = alerts = None
+    if persist is not None:
+        from supervisors.supervisor import Supervisor
+        # The supervisor's own P0 alerts go to whichever dispatcher is current: it restarts that one too.
+        supervisor = Supervisor.options(**named(f"supervisor{at}")).remote(
+            f"supervisor{at}", policy, "alerts" if alerts_config is not None else None)
+        if alerts_config is not None:
+            ray.get(supervisor.watch.remote("alerts", alerts_factory))
+            alerts = ray.get(supervisor.handle.remote("alerts"))
+    elif alerts_config is not None:
+        alerts = alerts_factory(0)
     telemetry = (metrics, alerts) if (metrics or alerts) else None
     coins = list(universe.coins)
     coordinator_cls = coordinator_cls or PortfolioRiskCoordinator
     extra = coordinator_kwargs or {}
-
-    def persisted(restarts: int) -> Persist | None:
-        return persist.restarted(persist.restarts + restarts) if persist is not None else None
 
     # One factory per actor, `factory(restarts) -> handle`: the supervisor calls it again after a death.
     factories: dict[str, Any] = {
@@ -104,10 +116,7 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
         factories[f"feed-{venue}"] = lambda r, venue=venue, config=config, record=record: \
             ExchangeFeedActor.options(**named(f"feed-{venue}{at}")).remote(
                 venue, config, universe.symbols[venue], [], flush_ms, record, synthetic, telemetry)
-    supervisor = None
-    if persist is not None:
-        from supervisors.supervisor import Supervisor
-        supervisor = Supervisor.options(**named(f"supervisor{at}")).remote(f"supervisor{at}", policy, alerts)
+    if supervisor is not None:
         ray.get([supervisor.watch.remote(name, factory) for name, factory in factories.items()
                  if not name.startswith("feed-")])
         handles = {name: ray.get(supervisor.handle.remote(name)) for name in factories
@@ -145,6 +154,11 @@ def rewire(graph: ActorGraph) -> list[str]:
     if graph.supervisor is None:
         return []
     changed = []
+    if graph.alerts is not None:     # watched whenever there is a supervisor (graph.start)
+        current = ray.get(graph.supervisor.handle.remote("alerts"))
+        if current != graph.alerts:
+            graph.alerts, graph.telemetry = current, (graph.metrics, current)
+            changed.append("alerts")
     current = ray.get(graph.supervisor.handle.remote("coordinator"))
     if current != graph.coordinator:
         graph.coordinator = current
@@ -166,7 +180,8 @@ def rewire(graph: ActorGraph) -> list[str]:
 def health(graph: ActorGraph) -> dict:
     """Snapshot write counters of the stateful actors and the supervisor's restart records (KPI file)."""
     stats = ray.get([graph.coordinator.snapshot_stats.remote()] +
-                    [h.snapshot_stats.remote() for h, _ in graph.strategies])
+                    [h.snapshot_stats.remote() for h, _ in graph.strategies] +
+                    ([graph.alerts.snapshot_stats.remote()] if graph.alerts is not None else []))
     stats = [s for s in stats if s is not None]
     ok, failed = sum(s["writes_ok"] for s in stats), sum(s["writes_failed"] for s in stats)
     restarts = ray.get(graph.supervisor.restart_records.remote()) if graph.supervisor is not None else []

@@ -3,7 +3,7 @@
 Every actor of a run asks for no CPU, and Ray puts an actor that asks for nothing on a random node,
 the head included: a supervisor on a worker node would die with that node and restart nothing. So:
 - on the head, which a run cannot lose: the supervisor, and the alert dispatcher and metrics
-  endpoint, which no supervisor restarts (Ray gives the head node the resource HEAD_RESOURCE);
+  endpoint (the supervisor restarts the dispatcher there; Ray gives the head node HEAD_RESOURCE);
 - on the worker nodes, spread over them: every supervised actor (coordinator, strategy shards,
   feeds). Worker nodes offer `worker_resource` (`ray start --resources='{"arb_worker": 1000}'`);
   each actor asks for a sliver of it, so only worker nodes qualify, and a restarted actor, built by

@@ -19,7 +19,9 @@ first answers. Each restart is recorded (detected, restarted, trading again) and
 When an actor would exceed its restart budget the supervisor stops restarting it, sets its frozen
 flag (`frozen()`), calls `freeze_method(reason)` on every watched actor that has one (the
 coordinator sets RiskState.frozen, which check_entry honours as the kill switch) and sends a P0
-Alert to `alert`: an actor handle (`alert_method`, default "emit", called with [alert]) or a callable.
+Alert to `alert`: an actor handle (`alert_method`, default "emit", called with [alert]), a callable,
+or the name of an actor this supervisor watches (the alert dispatcher, whose handle changes when it
+is restarted).
 """
 from __future__ import annotations
 
@@ -286,10 +288,11 @@ class Supervisor:
         if self.alert is None:
             return
         try:
-            if hasattr(self.alert, self.alert_method):     # an actor handle (the AlertDispatcherActor)
-                getattr(self.alert, self.alert_method).remote([alert])
+            target = self._get(self.alert).handle if isinstance(self.alert, str) else self.alert
+            if hasattr(target, self.alert_method):     # an actor handle (the AlertDispatcherActor)
+                getattr(target, self.alert_method).remote([alert])
             else:
-                self.alert(alert)
+                target(alert)
         except Exception as error:  # noqa: BLE001
             self.alerts_failed += 1
             log.error("supervisor %s: could not send the P0 alert: %s", self.name, error)

@@ -1,10 +1,12 @@
 """Chaos: the lockstep paper replay (real Ray actors, ccxt.pro feeds, the loopback simulator, real Redis
 snapshots, the Supervisor) with actors killed at random points, at least 20 kills over every kind of
-actor, including with entry legs in flight. Nothing may be lost or doubled: the run must end with
-exactly the round trips, orders and fills of the same replay without chaos (the backtest engine, which
-tests/actors/test_lockstep_parity.py proves equal to the clean lockstep run)."""
+actor (feeds, strategies, coordinator, alert dispatcher), including with entry legs in flight. Nothing
+may be lost or doubled: the run must end with exactly the round trips, orders and fills of the same
+replay without chaos (the backtest engine, which tests/actors/test_lockstep_parity.py proves equal to
+the clean lockstep run), and every round trip's alert must reach the alert log (at least once)."""
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -14,6 +16,7 @@ import pytest
 import ray
 import redis
 
+from alerts.config import AlertsConfig
 from config.loader import load_profile
 from domain.engine import Engine
 from domain.symbols import FX_SYMBOL
@@ -51,7 +54,7 @@ def wait_restarted(actors, name: str, before: int, timeout_s: float = 60.0) -> d
                          f"{ray.get(actors.supervisor.status.remote())}")
 
 
-def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id):
+def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id, tmp_path):
     profile = load_profile("paper-top50-local")
     params = profile.to_domain()
     strat = replace(params.strategy, mode="absolute", baseline_bps=-2000.0, max_hold_ms=4000, cooldown_ms=1000)
@@ -72,7 +75,8 @@ def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id):
     rng = random.Random(5)
     steps = lockstep.instants(books)
     kill_at = set(rng.sample(range(5, len(steps) - 5), KILLS))
-    victims = ["coordinator", "strategy-0", "strategy-1", "feed-upbit", "feed-binance"]
+    victims = ["coordinator", "strategy-0", "strategy-1", "feed-upbit", "feed-binance", "alerts"]
+    alerts_log = tmp_path / "alerts.log"
     restarts: list[dict] = []
     with SimThread(books, markets={"upbit": (*coins, FX_SYMBOL), "binance": tuple(coins), "binance_usdm": ()}) as sim:
         configs = {v: ccxt_overrides(sim.urls(), v) for v in ("upbit", "binance")}
@@ -80,6 +84,7 @@ def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id):
         lockstep.prime(sim, books)
         actors = graph.start(params, universe, balances, configs, shard_size=2, flush_ms=0, clocked=True,
                              tag=run_id, persist=Persist(REDIS_URL, run_id),
+                             alerts_config=AlertsConfig(log_file=str(alerts_log)),
                              policy=RestartPolicy(max_restarts=50, window_s=600, backoff_base_s=0.0))
         try:
             lockstep.wait_subscribed(actors, books)
@@ -115,3 +120,9 @@ def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id):
     assert desk.portfolio.open_positions() == [] or [p.position_id for p in desk.portfolio.open_positions()] == \
         [p.position_id for p in engine.portfolio.open_positions()]
     assert desk.portfolio.ledger.balances == engine.portfolio.ledger.balances
+
+    alerted = [json.loads(line) for line in alerts_log.read_text().splitlines()]
+    closed = [a["fields"]["position_id"] for a in alerted if a["kind"] == "round_trip"]
+    print(f"round-trip alerts in the log: {len(closed)} for {len(desk.portfolio.round_trips)} round trips "
+          f"({len(closed) - len(set(closed))} sent again after a restart)")
+    assert set(closed) == {rt.position_id for rt in desk.portfolio.round_trips}, "a round trip's alert was lost"
