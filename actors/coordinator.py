@@ -15,7 +15,8 @@ from actors.reporting import DeskReporter
 from actors.telemetry import Telemetry
 from domain.book import Book
 from domain.orders import OrderIntent
-from domain.state import export_engine, restore_engine
+from domain.state import export_engine, rebuild, record, restore_engine
+from domain.strategy import PositionView
 from paper.desk import News, PaperDesk
 
 
@@ -29,6 +30,38 @@ class DeskHost:
         self.reporter = DeskReporter(self.telemetry) if self.telemetry else None
         self.routes: dict[str, Any] = {}
         self.calls = {"submits_handled": 0, "news_sent": 0}   # lockstep: is every message answered?
+        # What the strategies were told, per symbol: the open position's view, the last intent taken
+        # and the last intent answered (news sent). After a restart `resync` hands them to the shards.
+        self.views: dict[str, PositionView] = {}
+        self.decided: dict[str, str] = {}
+        self.answered: dict[str, str] = {}
+
+    def _fresh(self, intents: list[OrderIntent]) -> list[OrderIntent]:
+        """The intents not taken before (a shard re-sends after a restart), marked as taken."""
+        out = []
+        for intent in intents:
+            if self.decided.get(intent.symbol) != intent.intent_id:
+                self.decided[intent.symbol] = intent.intent_id
+                out.append(intent)
+        return out
+
+    def resync(self) -> list:
+        """After a restart (this actor's or a shard's): tell each shard what this desk holds for its
+        symbols, so none waits for an answer that died with an actor or trades on a position the desk
+        does not hold. Returns the calls' refs (each resolves to the intents that shard sent again)."""
+        by_actor: dict[Any, dict] = {}
+        for symbol, handle in self.routes.items():
+            by_actor.setdefault(handle, {})[symbol] = (self.views.get(symbol), self.decided.get(symbol),
+                                                       self.answered.get(symbol))
+        return [handle.sync.remote(state) for handle, state in by_actor.items()]
+
+    def _host_state(self) -> dict:
+        return {"views": {s: record(v) for s, v in self.views.items()}, "decided": dict(self.decided),
+                "answered": dict(self.answered)}
+
+    def _load_host_state(self, doc: dict) -> None:
+        self.views = {s: rebuild(PositionView, v, f"coordinator.views[{s}]") for s, v in doc["views"].items()}
+        self.decided, self.answered = dict(doc["decided"]), dict(doc["answered"])
 
     def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
         """After a restart elsewhere: the current strategy handles (and telemetry sinks)."""
@@ -49,6 +82,11 @@ class DeskHost:
         by_actor: dict[Any, list] = {}
         for item in self.desk.take_news():
             by_actor.setdefault(self.routes[item.symbol], []).append(item)
+            self.answered[item.symbol] = self.decided.get(item.symbol, "")
+            if item.kind == "opened":
+                self.views[item.symbol] = item.view
+            elif item.kind == "closed":
+                self.views.pop(item.symbol, None)
         for handle, news in by_actor.items():
             handle.on_news.remote(news)
             self.calls["news_sent"] += 1
@@ -93,11 +131,12 @@ class PortfolioRiskCoordinator(DeskHost):
 
     def _export(self) -> dict:
         # `held` is not kept: it is non-empty only inside one lockstep step, never between two.
-        return {"desk": export_engine(self.desk), "calls": dict(self.calls)}
+        return {"desk": export_engine(self.desk), "calls": dict(self.calls), "host": self._host_state()}
 
     def _load(self, doc: dict) -> None:
         restore_engine(self.desk, doc["desk"], news_type=News)
         self.calls = dict(doc["calls"])
+        self._load_host_state(doc["host"])
         if self.reporter is not None:
             self.reporter.resume(self.desk)
 
@@ -138,7 +177,7 @@ class PortfolioRiskCoordinator(DeskHost):
             self._changed()
             return
         arrived, orders_before = time.time(), len(self.desk.trace.orders)
-        for intent in intents:
+        for intent in self._fresh(intents):
             self.desk.submit(intent)
         self._hops(arrived, orders_before, received_at, decided_at)
         self._publish()
@@ -147,7 +186,7 @@ class PortfolioRiskCoordinator(DeskHost):
     def approve_instant(self) -> None:
         """Lockstep: every shard has decided the instant; approve its intents in symbol order."""
         held, self.held = sorted(self.held, key=lambda i: i.symbol), []
-        for intent in held:
+        for intent in self._fresh(held):
             self.desk.submit(intent)
         self._publish()
         self._changed()

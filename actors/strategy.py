@@ -10,7 +10,8 @@ from actors.persistence import Persist, snapshotter
 from actors.telemetry import Telemetry
 from domain.book import Book
 from domain.params import FxParams, Market, StrategyParams
-from domain.state import export_shard, restore_shard
+from domain.orders import OrderIntent
+from domain.state import export_shard, rebuild, record, restore_shard
 from paper.shard import StrategyShard
 
 
@@ -27,15 +28,39 @@ class SymbolStrategyActor:
         self.latency_ms: list[float] = []   # feed receive -> decision, one sample per batch
         self.intents = 0
         self.calls = {"submits_sent": 0, "news_handled": 0}   # lockstep: is every message answered?
+        self.sent: dict[str, OrderIntent] = {}   # the last intent sent per symbol, re-sent by `sync` if lost
         # Cooldowns, rolling windows, position views: restored before the first message.
         self.snap = snapshotter(persist, "strategy", name, self._export, self._load)
 
     def _export(self) -> dict:
-        return {"shard": export_shard(self.shard), "calls": dict(self.calls), "intents": self.intents}
+        return {"shard": export_shard(self.shard), "calls": dict(self.calls), "intents": self.intents,
+                "sent": [record(i) for i in self.sent.values()]}
 
     def _load(self, doc: dict) -> None:
         restore_shard(self.shard, doc["shard"])
         self.calls, self.intents = dict(doc["calls"]), int(doc["intents"])
+        sent = [rebuild(OrderIntent, raw, f"strategy.sent[{i}]") for i, raw in enumerate(doc["sent"])]
+        self.sent = {i.symbol: i for i in sent}
+
+    def sync(self, state: dict[str, tuple]) -> int:
+        """The coordinator's word after a restart, per symbol: (position view, last intent taken, last
+        intent answered). A pending intent it never took is sent again (it takes an id once); one it
+        answered ends the wait (the answer died with an actor); the position is the desk's. Returns
+        how many intents went again."""
+        again = []
+        for symbol, (view, taken, answered) in state.items():
+            strat = self.shard.strategies[symbol]
+            intent = self.sent.get(symbol)
+            if strat.pending and intent is not None and intent.intent_id != answered:
+                if intent.intent_id != taken:
+                    again.append(intent)
+                continue          # still being worked: its answer will come
+            strat.pending, strat.position = False, view
+        if again:
+            self.intents -= len(again)      # counted when first sent
+            self._submit(again)
+        self._changed(True)
+        return len(again)
 
     def _changed(self, urgent: bool) -> None:
         if self.snap is not None:
@@ -72,8 +97,13 @@ class SymbolStrategyActor:
     def _submit(self, intents: list, received_at: float = 0.0, decided_at: float = 0.0) -> None:
         if intents:
             self.intents += len(intents)
+            self.sent.update((i.symbol, i) for i in intents)
             self.coordinator.submit.remote(intents, received_at, decided_at)
             self.calls["submits_sent"] += 1
+
+    def pending_symbols(self) -> list[str]:
+        """Symbols whose intent awaits the coordinator's answer (status, and the resync tests)."""
+        return sorted(s for s, strat in self.shard.strategies.items() if strat.pending)
 
     def counters(self) -> dict[str, int]:
         return dict(self.calls)

@@ -174,6 +174,8 @@ def rewire(graph: ActorGraph) -> list[str]:
             graph.feeds[venue] = current
             changed.append(f"feed-{venue}")
     wire(graph)
+    if any(name == "coordinator" or name.startswith("strategy-") for name in changed):
+        ray.get(ray.get(graph.coordinator.resync.remote()))    # no shard waits on an answer that died
     return changed
 
 

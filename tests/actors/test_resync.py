@@ -1,0 +1,89 @@
+"""Real-time paper: an intent sent to a coordinator that died is not waited on for ever.
+
+Real Ray actors and real Redis snapshots, no lockstep: the strategy shard decides on books while
+its coordinator is dead, so the intent is lost with it; the coordinator comes back from its
+snapshot, `resync` tells the shard what the desk holds, the shard sends the intent again, and the
+coordinator takes each intent id once.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from itertools import groupby
+
+import pytest
+import ray
+import redis
+
+from actors.coordinator import PortfolioRiskCoordinator
+from actors.persistence import Persist
+from actors.strategy import SymbolStrategyActor
+from config.loader import load_profile
+from marketdata.synthetic import SyntheticConfig, SyntheticMarket
+from paper.run import seed_coins
+from tests.actors.test_feed import poll
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def persist():
+    run_id = f"resync-{uuid.uuid4().hex[:8]}"
+    yield Persist(REDIS_URL, run_id)
+    client = redis.Redis.from_url(REDIS_URL)
+    for name in client.scan_iter(match=f"arb:{run_id}:*"):
+        client.delete(name)
+    client.close()
+
+
+def test_an_intent_lost_with_the_coordinator_is_sent_again_and_taken_once(ray_cluster, persist):
+    profile = load_profile("paper-top50-local")
+    params = profile.to_domain()
+    params = replace(params, strategy=replace(params.strategy, mode="absolute", baseline_bps=-2000.0))
+    market = SyntheticMarket(SyntheticConfig(coins=2, days=60 / 86_400, seed=11))
+    coins = list(market.coins)
+    prices = {c: float(px) * market.cal.ratio.mean for c, px in zip(coins, market.price_usdt)}
+    balances = {(v, a): x for v, assets in profile.inventory.items() for a, x in assets.items()}
+    balances.update(seed_coins(coins, prices, params.strategy.order_notional_krw, ("upbit", "binance")))
+    instants = [list(group) for _, group in groupby(market.books(), key=lambda b: b.ts_ms)]
+
+    def coordinator(restarts: int):
+        return PortfolioRiskCoordinator.remote(coins, params, balances, False, None,
+                                               persist=persist.restarted(restarts))
+    first = coordinator(0)
+    shard = SymbolStrategyActor.remote(coins, params.strategy, params.market, params.fx, first, False, None,
+                                       "strategy-0", persist)
+    ray.get(first.set_peers.remote({c: shard for c in coins}))
+    ray.kill(first, no_restart=True)
+
+    # Books reach the shard alone: it decides and sends its intents to the dead coordinator.
+    fed = 0
+    while not ray.get(shard.pending_symbols.remote()):
+        ray.get(shard.on_books.remote(instants[fed], time.time()))
+        fed += 1
+    waiting = ray.get(shard.pending_symbols.remote())
+    assert ray.get(shard.stats.remote())["intents"] == len(waiting)
+
+    second = coordinator(1)      # from the snapshot its predecessor wrote at the start
+    for books in instants[:fed]:
+        ray.get(second.on_books.remote(books))
+    ray.get(second.set_peers.remote({c: shard for c in coins}))
+    ray.get(shard.set_peers.remote(second))
+    assert ray.get(ray.get(second.resync.remote())) == [len(waiting)]       # sent again
+    poll(lambda: ray.get(second.checkpoint.remote()).trace.intents == len(waiting))
+    # The entry's orders fill on the books after their latency; then the shard hears it opened.
+    for books in instants[fed:fed + 20]:
+        ray.get([second.on_books.remote(books), shard.on_books.remote(books, time.time())])
+    poll(lambda: set(waiting) - set(ray.get(shard.pending_symbols.remote())) == set(waiting))   # answered
+
+    desk = ray.get(second.checkpoint.remote())
+    assert [d.symbol for d in desk.portfolio.decisions] == waiting and desk.trace.orders, \
+        "the re-sent entry was not decided and traded"
+    before = len(desk.portfolio.decisions)
+    # A second resync (say, another restart): nothing is pending, nothing goes again, nothing is taken twice.
+    assert ray.get(ray.get(second.resync.remote())) == [0]
+    assert ray.get(second.counters.remote())["submits_handled"] == 1
+    assert len(ray.get(second.checkpoint.remote()).portfolio.decisions) == before
+    ray.kill(second)
+    ray.kill(shard)
