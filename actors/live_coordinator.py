@@ -28,6 +28,7 @@ from live.arming import LiveRefused
 from live.desk import LiveDesk
 from live.options import LiveOptions
 from live.redact import redact
+from metrics.registry import VENUE_EVENTS
 from live.session import LiveSession, PreflightFailed, open_session
 
 log = logging.getLogger("actors.live_coordinator")
@@ -64,6 +65,8 @@ class LiveCoordinator(DeskHost):
         self._desk_lock = asyncio.Lock()    # submits, reconciles and funding see the desk one at a time
         self._housekeeping: asyncio.Task | None = None
         self._alerts_sent = 0
+        self._venue_counts: dict[str, dict[str, int]] = {}   # VenueStats as last reported to metrics
+        self._kills_counted = 0
 
     # ---- start ----
     async def set_peers(self, routes: dict[str, Any], telemetry: tuple[Any, Any] | None = None) -> None:
@@ -101,7 +104,7 @@ class LiveCoordinator(DeskHost):
         arrived = time.time()
         async with self._desk_lock:
             orders_before = len(self.desk.trace.orders)
-            for intent in intents:
+            for intent in self._fresh(intents):
                 await self.desk.submit(intent)
             self._hops(arrived, orders_before, received_at, decided_at)
         self._publish()
@@ -191,3 +194,13 @@ class LiveCoordinator(DeskHost):
             self.telemetry.alert(alert.severity, alert.kind, alert.message, symbol=alert.symbol)
         self._alerts_sent = len(self.desk.live_alerts)
         self.reporter.report(self.desk)
+        for venue, client in self.desk.venues.items():     # counters since the last report
+            now, before = client.stats.to_dict(), self._venue_counts.get(venue.value, {})
+            for event in VENUE_EVENTS:
+                if now[event] > before.get(event, 0):
+                    self.telemetry.inc("venue_events", now[event] - before.get(event, 0), venue=venue.value,
+                                       event=event)
+            self._venue_counts[venue.value] = now
+        for report in self.desk.kill_reports[self._kills_counted:]:
+            self.telemetry.inc("kill_switch", policy=report.policy, result="ok" if report.ok else "left_open")
+        self._kills_counted = len(self.desk.kill_reports)

@@ -22,6 +22,8 @@ LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 VENUES = ("upbit", "binance", "binance_usdm")
 SEVERITIES = ("P0", "P1", "P2", "P3")
 ALERT_OUTCOMES = ("sent", "failed", "dropped")
+VENUE_EVENTS = ("requests", "orders_sent", "rate_limited", "failures", "retries", "recovered")  # live.venue.VenueStats
+KILL_POLICIES = ("flatten", "freeze")
 KIND_VERB = {"counter": "inc", "gauge": "set", "histogram": "observe"}
 
 
@@ -61,6 +63,11 @@ SPECS: dict[str, MetricSpec] = {s.attr: s for s in (
                {"venue": VENUES}),
     MetricSpec("snapshot_writes", "counter", "State snapshot writes to Redis, by result",
                ("result",), {"result": ("ok", "failed")}),
+    MetricSpec("venue_events", "counter",
+               "Live venue calls by outcome: requests, orders sent, HTTP 429/418 answers, failures, retries, "
+               "lost replies recovered by client id", ("venue", "event"), {"venue": VENUES, "event": VENUE_EVENTS}),
+    MetricSpec("kill_switch", "counter", "Kill switch engagements, by policy and whether everything was closed",
+               ("policy", "result"), {"policy": KILL_POLICIES, "result": ("ok", "left_open")}),
     MetricSpec("hop_latency", "histogram", "Latency of one hop of the decision path, seconds",
                ("hop",), {"hop": HOPS}),
 )}
@@ -117,6 +124,8 @@ class Metrics:
     alerts_undelivered: Counter
     book_updates: Counter
     snapshot_writes: Counter
+    venue_events: Counter
+    kill_switch: Counter
     hop_latency: Histogram
 
     def apply(self, verb: str, attr: str, labels: Mapping[str, str], value: float) -> None:

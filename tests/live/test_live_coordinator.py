@@ -166,3 +166,14 @@ def test_each_guard_tier_blocks_its_entry_in_the_kpi_fields_metrics_and_alerts(b
         alert = poll(lambda: [a for a in alerts_of(bench, "guard") if f"blocked {pid}-entry" in a["message"]],
                      f"the {guard} alert")
         assert alert[0]["severity"] == "P2" and alert[0]["message"].startswith(f"{tier} guard {guard} blocked")
+
+
+def test_every_order_sent_is_counted_in_the_venue_metrics(bench):
+    """arb_venue_events_total{event="orders_sent"} per venue: each create_order the simulator saw, taken or refused."""
+    submit(bench, "SOL-m1", "SOL")
+    for venue in ("upbit", "binance"):
+        seen = len(new_orders(bench.sim, venue)) + len([e for e in bench.sim.journal("reject") if e["venue"] == venue])
+        series = f'arb_venue_events_total{{event="orders_sent",venue="{venue}"}}'
+        poll(lambda: scrape(bench.metrics_url).get(series) == seen,
+             f"{series} == {seen} (scraped {scrape(bench.metrics_url).get(series)})")
+        assert scrape(bench.metrics_url).get(f'arb_venue_events_total{{event="requests",venue="{venue}"}}') >= seen
