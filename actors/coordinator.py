@@ -96,6 +96,16 @@ class DeskHost:
     def counters(self) -> dict[str, int]:
         return dict(self.calls)
 
+    def freeze(self, reason: str) -> None:
+        """The supervisor's restart-storm escalation: no new entries (RiskState.frozen), exits go on."""
+        self.desk.portfolio.risk.frozen = reason
+        if self.telemetry is not None:
+            self.telemetry.alert("P0", "frozen", f"trading frozen: {reason}")
+        self._persist_now()
+
+    def _persist_now(self) -> None:
+        """Write the state at once where there are snapshots (the paper coordinator)."""
+
     def status(self) -> list[dict]:
         """Rows for the live status table."""
         return self.desk.status_rows()
@@ -157,6 +167,10 @@ class PortfolioRiskCoordinator(DeskHost):
 
     def snapshot_stats(self) -> dict | None:
         return self.snap.stats() if self.snap is not None else None
+
+    def _persist_now(self) -> None:
+        if self.snap is not None:
+            self.snap.changed(urgent=True)
 
     def on_books(self, books: list[Book], received_at: float = 0.0) -> None:
         self.desk.on_books(books)

@@ -18,6 +18,11 @@ from paper.placement import Placement
 from paper.universe import Universe
 
 
+# How the supervisor watches each kind: a feed trades again once subscribed; a restart storm
+# freezes the coordinator's desk (RiskState.frozen, which every entry check honours).
+WATCH = {"feed": {"ready_method": "ready"}, "coordinator": {"freeze_method": "freeze"}}
+
+
 def shards(symbols: list[str], size: int) -> list[list[str]]:
     if size < 1:
         raise ValueError(f"paper: shard size {size} must be >= 1")
@@ -117,7 +122,7 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
             ExchangeFeedActor.options(**named(f"feed-{venue}{at}")).remote(
                 venue, config, universe.symbols[venue], [], flush_ms, record, synthetic, telemetry)
     if supervisor is not None:
-        ray.get([supervisor.watch.remote(name, factory) for name, factory in factories.items()
+        ray.get([supervisor.watch.remote(name, factory, **WATCH.get(name, {})) for name, factory in factories.items()
                  if not name.startswith("feed-")])
         handles = {name: ray.get(supervisor.handle.remote(name)) for name in factories
                    if not name.startswith("feed-")}
@@ -130,7 +135,7 @@ def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, di
     for name, factory in factories.items():
         if name.startswith("feed-"):
             if supervisor is not None:
-                ray.get(supervisor.watch.remote(name, factory, ready_method="ready"))
+                ray.get(supervisor.watch.remote(name, factory, **WATCH["feed"]))
                 graph.feeds[name.removeprefix("feed-")] = ray.get(supervisor.handle.remote(name))
             else:
                 graph.feeds[name.removeprefix("feed-")] = factory(0)

@@ -8,34 +8,17 @@ coordinator takes each intent id once.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import replace
 from itertools import groupby
 
-import pytest
 import ray
-import redis
 
 from actors.coordinator import PortfolioRiskCoordinator
-from actors.persistence import Persist
 from actors.strategy import SymbolStrategyActor
 from config.loader import load_profile
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from paper.run import seed_coins
 from tests.actors.test_feed import poll
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def persist():
-    run_id = f"resync-{uuid.uuid4().hex[:8]}"
-    yield Persist(REDIS_URL, run_id)
-    client = redis.Redis.from_url(REDIS_URL)
-    for name in client.scan_iter(match=f"arb:{run_id}:*"):
-        client.delete(name)
-    client.close()
-
 
 def test_an_intent_lost_with_the_coordinator_is_sent_again_and_taken_once(ray_cluster, persist):
     profile = load_profile("paper-top50-local")
@@ -87,3 +70,19 @@ def test_an_intent_lost_with_the_coordinator_is_sent_again_and_taken_once(ray_cl
     assert len(ray.get(second.checkpoint.remote()).portfolio.decisions) == before
     ray.kill(second)
     ray.kill(shard)
+
+
+def test_a_restart_storm_freezes_the_desk_and_a_restart_keeps_it_frozen(ray_cluster, persist):
+    """The supervisor escalates through `freeze` (paper.graph.WATCH); entries stop, and stay stopped."""
+    from paper.graph import WATCH
+    assert WATCH["coordinator"] == {"freeze_method": "freeze"}
+    profile = load_profile("paper-top50-local")
+    params = profile.to_domain()
+    balances = {(v, a): x for v, assets in profile.inventory.items() for a, x in assets.items()}
+    first = PortfolioRiskCoordinator.remote(["BTC"], params, balances, False, None, persist=persist)
+    ray.get(first.freeze.remote("restart storm: strategy-0 died 6 times within 60 s"))
+    assert ray.get(first.checkpoint.remote()).portfolio.risk.frozen.startswith("restart storm")
+    ray.kill(first, no_restart=True)
+    second = PortfolioRiskCoordinator.remote(["BTC"], params, balances, False, None, persist=persist.restarted(1))
+    assert ray.get(second.checkpoint.remote()).portfolio.risk.frozen.startswith("restart storm")
+    ray.kill(second)
