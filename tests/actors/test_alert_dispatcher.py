@@ -202,9 +202,6 @@ def test_an_actors_telemetry_sends_p0_at_once_and_batches_the_rest(ray_cluster, 
     ray.get(dispatcher.close.remote())
 
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
 @ray.remote(num_cpus=0)
 class Sender:
     """A trading actor's Telemetry, retargeted after the dispatcher's restart as graph.rewire does."""
@@ -221,20 +218,6 @@ class Sender:
     def stats(self):
         self.telemetry.flush()
         return self.telemetry.stats()
-
-
-@pytest.fixture
-def persist():
-    import uuid
-
-    import redis
-    from actors.persistence import Persist
-    run_id = f"alerts-{uuid.uuid4().hex[:8]}"
-    yield Persist(REDIS_URL, run_id)
-    client = redis.Redis.from_url(REDIS_URL)
-    for name in client.scan_iter(match=f"arb:{run_id}:*"):
-        client.delete(name)
-    client.close()
 
 
 def _persisted(tmp_path, telegram_url, persist):

@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from dataclasses import replace
 
-import pytest
 import ray
-import redis
 
 from alerts.config import AlertsConfig
 from config.loader import load_profile
@@ -24,22 +21,14 @@ from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from paper import graph, lockstep
 from paper.run import PaperSource, Venues, load_universe, seed_coins
 from sim import SimThread, ccxt_overrides
-from actors.persistence import Persist
 from supervisors.policy import RestartPolicy
 
 SECONDS = 30
 KILLS = 22
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def run_id():
-    rid = f"chaos-{uuid.uuid4().hex[:8]}"
-    yield rid
-    client = redis.Redis.from_url(REDIS_URL)
-    for name in client.scan_iter(match=f"*arb:{rid}:*"):
-        client.delete(name)
-    client.close()
+def restarts_of(actors, name: str) -> int:
+    return sum(r["actor"] == name for r in ray.get(actors.supervisor.restart_records.remote()))
 
 
 def wait_restarted(actors, name: str, before: int, timeout_s: float = 60.0) -> dict:
@@ -54,7 +43,7 @@ def wait_restarted(actors, name: str, before: int, timeout_s: float = 60.0) -> d
                          f"{ray.get(actors.supervisor.status.remote())}")
 
 
-def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id, tmp_path):
+def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id, persist, tmp_path):
     profile = load_profile("paper-top50-local")
     params = profile.to_domain()
     strat = replace(params.strategy, mode="absolute", baseline_bps=-2000.0, max_hold_ms=4000, cooldown_ms=1000)
@@ -83,7 +72,7 @@ def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id, t
         universe = load_universe(profile, Venues(configs, coins, {}, PaperSource("sim", True, ())))
         lockstep.prime(sim, books)
         actors = graph.start(params, universe, balances, configs, shard_size=2, flush_ms=0, clocked=True,
-                             tag=run_id, persist=Persist(REDIS_URL, run_id),
+                             tag=run_id, persist=persist,
                              alerts_config=AlertsConfig(log_file=str(alerts_log)),
                              policy=RestartPolicy(max_restarts=50, window_s=600, backoff_base_s=0.0))
         try:
@@ -94,7 +83,7 @@ def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id, t
                 lockstep.step(actors, ts)
                 if n in kill_at:
                     name = victims[len(restarts) % len(victims)]
-                    before = sum(r["actor"] == name for r in restarts)
+                    before = restarts_of(actors, name)
                     handle = actors.handles()[name]
                     ray.kill(handle, no_restart=True)
                     restarts.append(wait_restarted(actors, name, before))

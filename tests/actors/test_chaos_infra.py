@@ -7,14 +7,12 @@ run by the in-process engine without chaos, and the database must hold every row
 from __future__ import annotations
 
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import pytest
 import ray
-import redis
 
 from actors.persistence import Persist
 from actors.trade_journal import TradeJournal, decision_id, journal_path
@@ -44,16 +42,6 @@ def scen() -> Scenario:
 def reference(scen):
     """The same stream through the in-process engine, without chaos."""
     return scen.run()
-
-
-@pytest.fixture
-def run_id() -> Iterator[str]:
-    rid = f"chaos-infra-{uuid.uuid4().hex[:8]}"
-    yield rid
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
-    for name in client.scan_iter(match=f"*arb:{rid}:*"):
-        client.delete(name)
-    client.close()
 
 
 @dataclass
