@@ -36,8 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", default=None, help="profile name under config/profiles/ or a YAML path")
     ap.add_argument("--resume", default=None, metavar="RUN_ID",
                     help="continue a killed run: every actor restores from its Redis snapshot, same run id and outputs")
-    ap.add_argument("--policy", choices=("flatten", "freeze"), default="flatten",
-                    help="kill: flatten positions or freeze them (orders are cancelled either way)")
+    ap.add_argument("--policy", choices=("flatten", "freeze"), default=None,
+                    help="kill switch: flatten positions or freeze them (orders are cancelled either way); "
+                         "default: the profile's live.kill_policy")
     ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar (plain output)")
     ap.add_argument("--no-report", action="store_true", help="skip the HTML report")

@@ -238,6 +238,15 @@ class Live(Section):
     max_total_notional_krw: float = Field(gt=0, le=1e12)
     notional_bounds: tuple[float, float] = Field(strict=False, description="[min, max] allowed caps")
     secrets_file: str | None = Field(None, min_length=1, description="git-ignored YAML of API keys")
+    # How the live coordinator trades, reconciles and kills (live.options.LiveOptions).
+    kill_policy: Literal["flatten", "freeze"] = Field("flatten", description="what the kill switch does with positions")
+    kill_on: tuple[Literal["stuck_leg", "daily_loss"], ...] = Field(
+        ("stuck_leg", "daily_loss"), strict=False, description="breaches that engage the kill switch by themselves")
+    kill_deadline_s: float = Field(60.0, gt=0, le=86_400, description="the kill switch retries failing venues this long")
+    order_style: Literal["limit_ioc", "market"] = "limit_ioc"
+    band_bps: float = Field(50.0, gt=0, le=500, description="limit IOC price band around the reference, bps")
+    reconcile_s: float = Field(30.0, gt=0, le=86_400, description="seconds between reconciles with the venues")
+    max_skew_ms: float = Field(1000.0, gt=0, le=60_000, description="preflight clock-skew limit per venue")
 
 
 class Profile(Section):

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from config.loader import load_profile
 from config.paths import REPO
+from live.options import LiveOptions
 from domain.symbols import FX_SYMBOL
 from domain.venues import Venue
 from live.arming import missing_keys
@@ -144,12 +145,13 @@ async def live_preflight(profile: Any, env: Mapping[str, str], known: KnownState
         await asyncio.gather(*(e.close() for e in exchanges), return_exceptions=True)
 
 
-def kill_command(profile: Any, out_dir: Path | str, policy: str = "flatten", *,
+def kill_command(profile: Any, out_dir: Path | str, policy: str | None = None, *,
                  env: Mapping[str, str] | None = None, exposures: Sequence[Exposure] = (),
-                 console: Console | None = None, retry: Backoff | None = None, deadline_s: float = 60.0,
+                 console: Console | None = None, retry: Backoff | None = None, deadline_s: float | None = None,
                  rate_limit: bool = True) -> int:
     """Cancel every open order on the profile's venues, then flatten or freeze (see live.killswitch).
 
+    `policy` and `deadline_s` default to the profile's live.kill_policy and live.kill_deadline_s.
     `exposures` is the spot coin open pair positions hold (from the run's snapshot); USDT-M
     positions are read from the venue itself.
     """
@@ -157,6 +159,8 @@ def kill_command(profile: Any, out_dir: Path | str, policy: str = "flatten", *,
     if profile.mode != "live":
         console.print(f"[red]kill[/]: profile {profile.name} has mode {profile.mode!r}; the kill switch is for live profiles")
         return NOT_LIVE
+    options = LiveOptions.from_profile(profile.live, kill_policy=policy, kill_deadline_s=deadline_s)
+    policy, deadline_s = options.kill_policy, options.kill_deadline_s
     env = os.environ if env is None else env
     keys, _, problem = resolve_keys(profile, env)
     if problem:

@@ -1,4 +1,4 @@
-"""The knobs of a live run that the profile does not carry (yet): defaults in code, checked here."""
+"""The knobs of a live run: the profile's `live:` section (config.schema.Live) or code defaults, checked here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -36,6 +36,15 @@ class LiveOptions:
         unknown = set(self.kill_on) - set(AUTO_KILL)
         if unknown:
             raise ValueError(f"live options: kill_on {sorted(unknown)} unknown; expected some of {AUTO_KILL}")
+
+    @classmethod
+    def from_profile(cls, live: Any, **overrides: Any) -> "LiveOptions":
+        """The profile's live section (None: the defaults), with `overrides` (a CLI flag) on top."""
+        given = {} if live is None else {
+            "kill_policy": live.kill_policy, "kill_on": tuple(live.kill_on), "kill_deadline_s": live.kill_deadline_s,
+            "order_style": live.order_style, "band_bps": live.band_bps, "reconcile_s": live.reconcile_s,
+            "max_skew_ms": live.max_skew_ms}
+        return cls(**{**given, **{k: v for k, v in overrides.items() if v is not None}})
 
     def desk_options(self) -> dict[str, Any]:
         """The LiveDesk keyword arguments (LiveDesk checks order_style and band_bps)."""

@@ -112,7 +112,7 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
     if profile.mode != "live":
         raise ValueError(f"run_live: profile {profile.name} has mode {profile.mode!r}, expected 'live'")
     env = os.environ if env is None else env
-    options = options or LiveOptions()
+    options = options or LiveOptions.from_profile(profile.live)
     started = time.time()
     arming = arm(profile, env)
     run_id = f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
@@ -198,7 +198,7 @@ def _engage(actors: graph.ActorGraph, out_dir: Path, reason: str, policy: str) -
 
 
 def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path | None = None,
-                policy: str = "flatten", console: Console | None = None, live_table: bool = False) -> int:
+                policy: str | None = None, console: Console | None = None, live_table: bool = False) -> int:
     """The operator's live start: run until the duration, SIGINT/SIGTERM (stop) or SIGUSR1 (kill switch).
 
     Exit codes: 0 the run ended and wrote its KPIs, 1 live refused to start (arming, preflight, or the
@@ -212,7 +212,7 @@ def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path |
         return 2
     try:
         kpi = run_live(profile, duration_s, out_root=out_root, handle_signals=True,
-                       options=LiveOptions(kill_policy=policy), live_table=live_table)
+                       options=LiveOptions.from_profile(profile.live, kill_policy=policy), live_table=live_table)
     except (LiveRefused, PreflightFailed, LiveStartRefused) as exc:
         console.print(f"[red]live start refused[/]: {exc}")
         return 1

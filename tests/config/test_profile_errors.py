@@ -207,10 +207,17 @@ def test_live_section_outside_live_mode(tmp_path):
     ("max_order_notional_krw", 5_000_000, "a cap within live.notional_bounds [10000, 1e+06]"),
     ("notional_bounds", [1_000_000, 10_000], "[min, max] with 0 < min <= max"),
     ("ack_env", "arb-live-ack", "an environment variable name"),
+    ("kill_policy", "close_all", "one of 'flatten' or 'freeze', got 'close_all'"),
+    ("band_bps", 900, "a number > 0 and <= 500, got 900"),
 ])
 def test_live_caps_and_names(tmp_path, key, value, expected):
     path = variant(tmp_path, "live-example", lambda d: d["live"].update({key: value}))
     assert_names(error_of(path), path, f"live.{key}", expected)
+
+
+def test_live_kill_on_names_the_bad_item(tmp_path):
+    path = variant(tmp_path, "live-example", lambda d: d["live"].update(kill_on=["stuck_leg", "margin_call"]))
+    assert_names(error_of(path), path, "live.kill_on[1]", "one of 'stuck_leg' or 'daily_loss', got 'margin_call'")
 
 
 def test_strategy_size_above_the_live_cap(tmp_path):
