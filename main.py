@@ -2,7 +2,9 @@
 
     python main.py --profile NAME                       backtest, paper or live, as the profile says
     python main.py preflight --profile NAME             live checks: table + preflight.json (0 = all pass)
-    python main.py kill --profile NAME [--policy P]     kill switch: cancel open orders, flatten or freeze
+    python main.py kill --profile NAME [--policy P] [--run RUN_ID]
+                                                        kill switch: cancel open orders, flatten or freeze
+                                                        (--run: also the spot legs a crashed live run held)
     python main.py --resume RUN_ID                      continue a killed paper run from its snapshots
 
 Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
@@ -39,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--policy", choices=("flatten", "freeze"), default=None,
                     help="kill switch: flatten positions or freeze them (orders are cancelled either way); "
                          "default: the profile's live.kill_policy")
+    ap.add_argument("--run", default=None, metavar="RUN_ID",
+                    help="kill: also trade back the spot legs that live run held (read from its Redis snapshot)")
     ap.add_argument("--out", default=None, help="output root (default: the profile's outputs.dir)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar (plain output)")
     ap.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -107,7 +111,7 @@ def live_command(profile, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else profile.outputs_dir() / f"{args.command}-{time.strftime('%Y%m%dT%H%M%S')}"
     if args.command == "preflight":
         return preflight_command(profile, out)
-    return kill_command(profile, out, args.policy)
+    return kill_command(profile, out, args.policy, run_id=args.run)
 
 
 def run_paper_mode(profile, args: argparse.Namespace) -> int:

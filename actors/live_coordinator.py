@@ -27,7 +27,11 @@ from domain.orders import OrderIntent
 from live.arming import LiveRefused
 from live.desk import LiveDesk
 from live.options import LiveOptions
+from domain.state import export_engine
 from live.redact import redact
+from snapshots.keys import key
+from snapshots.redis_store import RedisSnapshotStore
+from supervisors.snapshotting import Snapshotter
 from metrics.registry import VENUE_EVENTS
 from live.session import LiveSession, PreflightFailed, open_session
 
@@ -44,18 +48,21 @@ class LiveCoordinator(DeskHost):
 
     Same first arguments; `balances` is unused: the ledger starts from what the venues hold. Live
     arguments: the profile, the run id, `arming` (live.options.arming_env: never a key) and options.
-    `persist` / `store_url` (snapshots, trade journal) are not supported live yet and must be None.
+    `snapshots` (a Redis URL) writes the desk to `arb:{run_id}:coordinator:main` after every change, so
+    a crash leaves what the run held. `persist` / `store_url` (restart from a snapshot, trade journal)
+    are not supported live yet and must be None.
     """
 
     def __init__(self, symbols: list[str], params: Any, balances: dict, clocked: bool = False,
                  telemetry: tuple[Any, Any] | None = None, persist: Any = None, store_url: str | None = None, *,
                  profile: Any, run_id: str, arming: dict[str, str] | None = None,
-                 options: LiveOptions | None = None):
+                 options: LiveOptions | None = None, snapshots: str | None = None):
         if clocked:
             raise ValueError("LiveCoordinator: live books are not replayed in lockstep; clocked must be False")
         if persist is not None or store_url is not None:
-            raise ValueError("LiveCoordinator: snapshots and the trade journal are not wired for live yet; "
-                             "after a crash, reconcile with the venues (runbooks/crash-recovery.md)")
+            raise ValueError("LiveCoordinator: restarting from a snapshot and the trade journal are not wired for "
+                             "live yet (`snapshots` writes the state a crash leaves; runbooks/crash-recovery.md)")
+        self.snapshots, self.snap = snapshots, None
         self.symbols, self.params, self.profile, self.run_id = list(symbols), params, profile, run_id
         self.arming = dict(arming or {})
         self.options = options or LiveOptions()
@@ -91,6 +98,10 @@ class LiveCoordinator(DeskHost):
             raise ValueError(f"LiveCoordinator: the feeds carry {sorted(self.symbols)} but profile "
                              f"{self.profile.name} trades {sorted(session.desk.strategies)}")
         self.session, self.desk = session, session.desk
+        if self.snapshots is not None:     # written at once: a crash from here on leaves its state in Redis
+            self.snap = Snapshotter(RedisSnapshotStore(self.snapshots), key(self.run_id, "coordinator", "main"),
+                                    self._export)
+            self.snap.changed(urgent=True)
         self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
 
     # ---- the coordinator interface ----
@@ -108,7 +119,7 @@ class LiveCoordinator(DeskHost):
                 await self.desk.submit(intent)
             self._hops(arrived, orders_before, received_at, decided_at)
         self._publish()
-        self._report_live()
+        self._after_change()
 
     async def kill(self, reason: str, policy: str | None = None) -> dict:
         """Kill switch: freeze, cancel every open order, then flatten or freeze (policy) what the desk holds.
@@ -117,7 +128,7 @@ class LiveCoordinator(DeskHost):
         """
         report = await self.desk.kill(reason, policy)
         self._publish()
-        self._report_live()
+        self._after_change()
         return report.to_dict()
 
     async def reconcile(self) -> dict:
@@ -129,7 +140,7 @@ class LiveCoordinator(DeskHost):
                             f"{len(report.foreign_orders)} foreign orders, {len(report.drifts)} drifts, "
                             f"{len(report.errors)} errors")
         self._publish()
-        self._report_live()
+        self._after_change()
         return {"ok": report.ok, **asdict(report)}
 
     async def counters(self) -> dict[str, int]:
@@ -138,9 +149,9 @@ class LiveCoordinator(DeskHost):
     async def status(self) -> list[dict]:
         return DeskHost.status(self)
 
-    async def snapshot_stats(self) -> None:
-        """No snapshots live yet (graph.health asks every coordinator)."""
-        return None
+    async def snapshot_stats(self) -> dict | None:
+        """Write counters of the Redis snapshot (graph.health asks every coordinator)."""
+        return self.snap.stats() if self.snap is not None else None
 
     async def checkpoint(self) -> LiveDesk:
         """A copy of the desk (its venue clients stay here), for the KPI checkpoint."""
@@ -159,7 +170,7 @@ class LiveCoordinator(DeskHost):
             except Exception as exc:   # venues down at the end: say so, keep the run's results
                 self.desk.alert("P1", "reconcile", f"final reconcile failed: {redact(exc)}")
         self._publish()
-        self._report_live()
+        self._after_change()
         await self.session.close()
         # Closing waits (bounded) for the last sends: off the event loop, which must not block.
         await asyncio.get_running_loop().run_in_executor(None, self._close_telemetry)
@@ -184,7 +195,20 @@ class LiveCoordinator(DeskHost):
                 text = str(redact(exc))
                 log.warning("live coordinator %s: housekeeping failed: %s", self.run_id, text)
                 self.desk.alert("P1", "housekeeping", f"reconcile/funding failed: {text}")
-                self._report_live()
+                self._after_change()
+
+    def _after_change(self) -> None:
+        """After a submit, kill, reconcile or failed housekeeping: metrics and alerts, then the snapshot."""
+        self._report_live()
+        if self.snap is not None:
+            self.snap.changed(urgent=True)
+
+    def _export(self) -> dict:
+        """What a crashed run leaves for the operator: the desk (positions, orders, ledger), the coin each
+        open position holds per venue (what `main.py kill --run RUN_ID` trades back), and the client id
+        of every order sent (what a reconcile looks up). Never a key: the desk holds none."""
+        return {"desk": export_engine(self.desk, all_books=False), "exposure": [list(e) for e in self.desk.open_exposure()],
+                "sent": dict(self.desk.sent), "unresolved": sorted(self.desk.unresolved)}
 
     def _report_live(self) -> None:
         """The desk's new alerts to the dispatcher, and guards/round trips to metrics through DeskReporter."""

@@ -17,23 +17,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
 from config.loader import load_profile
 from config.paths import REPO
-from live.options import LiveOptions
 from domain.symbols import FX_SYMBOL
 from domain.venues import Venue
 from live.arming import missing_keys
 from live.backoff import Backoff
 from live.exchanges import endpoints_of, open_exchange
 from live.killswitch import Exposure, KillReport, KillSwitch
+from live.options import LiveOptions
 from live.preflight import Check, CheckResult, render_table, run_preflight, to_json
 from live.preflight_plan import VenueSetup, live_checks
 from live.redact import Redactor, install_log_redaction
 from live.secrets import ApiKeys, SecretsError, account_for, load_keys
 from live.venue import LiveVenue, ccxt_symbol
+from snapshots.keys import key
+from snapshots.redis_store import RedisSnapshotStore
+from snapshots.store import SnapshotError
 
 OK, FAILED, NOT_LIVE = 0, 1, 2
 
@@ -145,15 +149,33 @@ async def live_preflight(profile: Any, env: Mapping[str, str], known: KnownState
         await asyncio.gather(*(e.close() for e in exchanges), return_exceptions=True)
 
 
+def run_exposures(redis_url: str, run_id: str) -> list[Exposure]:
+    """The coin each open pair position of a live run held per venue, from its Redis snapshot
+    (actors.live_coordinator writes it after every change). SnapshotError names what is wrong."""
+    store = RedisSnapshotStore(redis_url)
+    try:
+        snap = store.get(key(run_id, "coordinator", "main"))
+    finally:
+        store.close()
+    if snap is None:
+        raise SnapshotError(f"run {run_id}: no snapshot at {key(run_id, 'coordinator', 'main')} "
+                            f"in {redis_url}; its exposure is unknown")
+    try:
+        return [Exposure(Venue(v), str(coin), float(qty)) for v, coin, qty in snap.payload["exposure"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"run {run_id}: snapshot version {snap.version} has no readable exposure "
+                            f"({type(exc).__name__}: {exc})") from None
+
+
 def kill_command(profile: Any, out_dir: Path | str, policy: str | None = None, *,
                  env: Mapping[str, str] | None = None, exposures: Sequence[Exposure] = (),
                  console: Console | None = None, retry: Backoff | None = None, deadline_s: float | None = None,
-                 rate_limit: bool = True) -> int:
+                 rate_limit: bool = True, run_id: str | None = None) -> int:
     """Cancel every open order on the profile's venues, then flatten or freeze (see live.killswitch).
 
     `policy` and `deadline_s` default to the profile's live.kill_policy and live.kill_deadline_s.
-    `exposures` is the spot coin open pair positions hold (from the run's snapshot); USDT-M
-    positions are read from the venue itself.
+    `exposures` is the spot coin open pair positions hold; with `run_id` they are read from that
+    run's Redis snapshot (after a crash). USDT-M positions are read from the venue itself.
     """
     profile, console = _load(profile), console or Console()
     if profile.mode != "live":
@@ -161,6 +183,16 @@ def kill_command(profile: Any, out_dir: Path | str, policy: str | None = None, *
         return NOT_LIVE
     options = LiveOptions.from_profile(profile.live, kill_policy=policy, kill_deadline_s=deadline_s)
     policy, deadline_s = options.kill_policy, options.kill_deadline_s
+    unknown = None        # why the run's spot exposure is unknown: the kill then cannot report "done"
+    if run_id is not None:
+        try:
+            held = run_exposures(profile.storage.redis_url, run_id)
+            console.print(f"kill: run {run_id} held {[f'{e.venue.value} {e.coin} {e.qty:+g}' for e in held] or 'nothing'}")
+            exposures = [*exposures, *held]
+        except (SnapshotError, RedisError) as exc:
+            unknown = str(exc)
+            console.print(f"[red]kill[/]: {unknown}. Orders are still cancelled; spot legs need the balances "
+                          "preflight prints (runbooks/kill-switch.md)")
     env = os.environ if env is None else env
     keys, _, problem = resolve_keys(profile, env)
     if problem:
@@ -174,7 +206,7 @@ def kill_command(profile: Any, out_dir: Path | str, policy: str | None = None, *
     console.print(kill_table(report))
     console.print(f"kill {profile.name}: {'[green]nothing left open' if report.ok else '[red]SOMETHING LEFT OPEN'}[/]; "
                   f"written to {out / 'kill.json'}")
-    return OK if report.ok else FAILED
+    return OK if report.ok and unknown is None else FAILED
 
 
 async def _kill(profile: Any, keys: Mapping[str, ApiKeys], policy: str, exposures: Sequence[Exposure],

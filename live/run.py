@@ -178,7 +178,7 @@ def _start_actors(profile, params, universe: Universe, configs: dict, run_id: st
                            alerts_config=alerts_from_profile(profile.alerts), alerts_dir=REPO,
                            metrics_port=profile.metrics.port, coordinator_cls=LiveCoordinator,
                            coordinator_kwargs={"profile": profile, "run_id": run_id, "arming": arming,
-                                               "options": options})
+                                               "options": options, "snapshots": profile.storage.redis_url})
     except BaseException as exc:
         for name in ray.util.list_named_actors():
             if name.endswith(f"@{run_id}"):

@@ -233,3 +233,33 @@ def test_python_dash_m_live_runs_preflight_on_a_profile_file(sim, tmp_path: Path
     assert main(["kill", "--profile", str(path), "--policy", "freeze", "--out", str(tmp_path / "k")]) == 0
     assert json.loads((tmp_path / "k" / "kill.json").read_text())["policy"] == "freeze"
     assert main(["preflight", "--profile", "backtest-btc", "--out", str(tmp_path / "no")]) == 2
+
+
+def test_kill_with_a_run_id_trades_back_what_the_crashed_runs_snapshot_held(sim, tmp_path: Path) -> None:
+    """After a crash the spot legs are known only to the run's Redis snapshot: `kill --run` reads them."""
+    import uuid
+
+    from snapshots.keys import key
+    from snapshots.redis_store import RedisSnapshotStore
+    profile = profile_for(sim, tmp_path)
+    run_id, store = f"live-crashed-{uuid.uuid4().hex[:8]}", RedisSnapshotStore(profile.storage.redis_url)
+    try:
+        # As actors.live_coordinator writes it: the open position's coin per venue (here: bought on Binance).
+        store.put(key(run_id, "coordinator", "main"), {"exposure": [["binance", "BTC", 0.01]], "sent": {}})
+        console = Console(record=True, width=200)
+        code = kill_command(profile, tmp_path / "kill", "flatten", env=env_for("kill"), console=console,
+                            retry=Backoff(0.01, 2.0, 0.05, 100), rate_limit=False, run_id=run_id)
+        doc = json.loads((tmp_path / "kill" / "kill.json").read_text())
+        assert code == 0 and doc["ok"], doc
+        assert "binance BTC +0.01: sell 0.01" in doc["closed"]
+        assert f"run {run_id} held ['binance BTC +0.01']" in console.export_text()
+        # A run with no snapshot: the orders are still cancelled, but the kill cannot say it is done.
+        console = Console(record=True, width=200)
+        code = kill_command(profile, tmp_path / "kill2", "freeze", env=env_for("kill"), console=console,
+                            retry=Backoff(0.01, 2.0, 0.05, 100), rate_limit=False, run_id=f"{run_id}-none")
+        assert code == 1 and (tmp_path / "kill2" / "kill.json").exists()
+        assert f"run {run_id}-none: no snapshot at arb:{run_id}-none:coordinator:main" in console.export_text()
+    finally:
+        for name in store.keys(f"arb:{run_id}"):
+            store.delete(name)
+        store.close()

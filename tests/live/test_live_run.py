@@ -97,6 +97,28 @@ def test_an_armed_run_places_signed_orders_the_simulator_accepts_and_reconciles_
     assert sum(s["orders_sent"] for s in kpi["venue_stats"].values()) == len(journal)
 
 
+def test_the_run_leaves_its_desk_and_exposure_in_redis(trading_run):
+    """What `main.py kill --run RUN_ID` reads after a crash: written after every change, the last one at the end."""
+    from live.cli import run_exposures
+    from snapshots.keys import key
+    from snapshots.redis_store import RedisSnapshotStore
+    kpi, url = trading_run["kpi"], trading_run["profile"].storage.redis_url
+    store = RedisSnapshotStore(url)
+    try:
+        snap = store.get(key(kpi["run_id"], "coordinator", "main"))
+    finally:
+        store.close()
+    assert snap is not None and snap.version >= kpi["round_trips"]
+    desk = snap.payload["desk"]
+    assert len(desk["portfolio"]["round_trips"]) == kpi["round_trips"]
+    assert len(desk["trace"]["orders"]) == kpi["orders_sent"]
+    assert sorted(snap.payload["sent"]) == sorted(o["order_id"] for o in trading_run["trades"] if o["type"] == "order")
+    assert snap.payload["unresolved"] == []
+    held = [[p["symbol"], v, q] for p in desk["portfolio"]["positions"] if p["state"] == "open"
+            for v, q in p["coin"]]
+    assert len(run_exposures(url, kpi["run_id"])) == sum(1 for _, _, q in held if float(q) != 0)
+
+
 def test_the_symbol_guard_shows_in_the_kpi_json_metrics_and_alerts(trading_run):
     kpi = trading_run["kpi"]
     assert kpi["guard_blocks_by_tier"]["symbol"]["consecutive_losses"] >= 1
@@ -134,6 +156,7 @@ def test_no_output_of_the_live_run_holds_a_key(trading_run):
         value = client.dump(key) or b""
         texts[f"redis:{key!r}"] = key.decode(errors="replace") + value.decode(errors="replace")
     texts["kpi (returned)"] = json.dumps(trading_run["kpi"])
+    assert any(f"arb:{run_id}:coordinator:main" in where for where in texts), "the run's snapshot was scanned"
     leaks = {where: [f for f in FORBIDDEN if f in text] for where, text in texts.items()}
     assert not {w: f for w, f in leaks.items() if f}, "a key or its encoding leaked"
     assert any(run_id in t for t in texts.values() if "redis:" not in t)   # the scan did read the run's files
