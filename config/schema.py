@@ -156,6 +156,8 @@ class Strategy(Section):
     exit_edge_bps: float = Field(_default(StrategyParams, "exit_edge_bps"), ge=-2000, le=2000)
     max_hold_ms: int = Field(_default(StrategyParams, "max_hold_ms"), gt=0, le=30 * DAY_MS)
     cooldown_ms: int = Field(_default(StrategyParams, "cooldown_ms"), ge=0, le=DAY_MS)
+    reject_cooldown_ms: int = Field(_default(StrategyParams, "reject_cooldown_ms"), ge=0, le=DAY_MS,
+                                    description="no new entry on a symbol this long after a refused one")
     max_book_age_ms: int = Field(_default(StrategyParams, "max_book_age_ms"), gt=0, le=DAY_MS)
     depth_levels: int = Field(_default(StrategyParams, "depth_levels"), ge=1, le=50)
     depth_fraction: float = Field(_default(StrategyParams, "depth_fraction"), gt=0, le=1)

@@ -151,7 +151,7 @@ class Engine:
         self.trace.intents += 1
         decision, orders = self.portfolio.submit(intent, upbit, binance, fx)
         if not orders:
-            strat.on_rejected()
+            strat.on_rejected(self.now)
             return
         self.trace.markers.append({"symbol": symbol, "ts_ms": self.now, "premium": intent.premium,
                                    "kind": intent.purpose.value, "direction": intent.direction.value,

@@ -24,6 +24,7 @@ class StrategyParams:
     exit_edge_bps: float = 0.0            # reversal exit: premium back within this of baseline
     max_hold_ms: int = 6 * 3_600_000      # time-limit exit
     cooldown_ms: int = 60_000             # no new entry on the symbol this long after an exit
+    reject_cooldown_ms: int = 10_000      # ...nor this long after an entry the risk guards refused
     max_book_age_ms: int = 5_000          # books older than this (vs the clock) are not traded
     depth_levels: int = 10                # levels considered when sizing against depth
     depth_fraction: float = 0.5           # take at most this share of the depth shown

@@ -227,8 +227,13 @@ class SymbolStrategy:
         self.position, self.pending = None, False
         self.cooldown_until_ms = now_ms + self.p.cooldown_ms
 
-    def on_rejected(self) -> None:
+    def on_rejected(self, now_ms: int) -> None:
+        """The coordinator refused the intent. A refused entry waits reject_cooldown_ms before the next
+        try: a guard that binds (exposure, open positions, a degraded venue) would otherwise be asked
+        again on every book, each time a decision recorded, stored and alerted."""
         self.pending = False
+        if self.position is None:
+            self.cooldown_until_ms = max(self.cooldown_until_ms, now_ms + self.p.reject_cooldown_ms)
 
     def to_dict(self) -> dict:
         pos = self.position

@@ -85,7 +85,7 @@ class StrategyShard:
         elif kind == "closed":
             strat.on_closed(ts_ms)
         elif kind == "rejected":
-            strat.on_rejected()
+            strat.on_rejected(ts_ms)
         else:
             raise ValueError(f"strategy shard: news kind {kind!r} for {symbol} unknown")
         return None

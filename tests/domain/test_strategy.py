@@ -99,6 +99,25 @@ def test_cooldown_after_exit_and_snapshot_round_trip(books):
     assert again.to_dict() == s.to_dict()
 
 
+def test_a_refused_entry_waits_the_reject_cooldown_a_refused_exit_does_not(books):
+    now, up, bn = books
+    fx = fx_fixed(1383.7)
+
+    def decide(t, upbit_factor):          # the books as of t
+        return s.on_books(t, replace(shifted(up, upbit_factor), ts_ms=t), replace(bn, ts_ms=t), fx)
+    s = SymbolStrategy("BTC", absolute(reject_cooldown_ms=10_000), FEES)
+    entry = decide(now, 1.006)
+    assert entry is not None and entry.purpose is Purpose.ENTRY
+    s.on_rejected(now)                                # a guard refused it
+    assert decide(now + 9_999, 1.006) is None         # not asked again on every book
+    assert decide(now + 10_000, 1.006) is not None    # asked again after the cooldown
+    s.on_opened(PositionView("BTC-p1", entry.direction, entry.qty, entry.premium, now))
+    out = decide(now + 20_000, 0.99)
+    assert out is not None and out.purpose is Purpose.EXIT
+    s.on_rejected(now + 20_000)                       # an exit is retried on the next book
+    assert decide(now + 20_001, 0.99) is not None
+
+
 def test_zscore_waits_for_the_window_then_enters_on_a_stretch(books):
     now, up, bn = books
     p = StrategyParams(mode="zscore", z_entry=2.0, z_window=30, z_min_samples=20, z_sample_ms=1000,
