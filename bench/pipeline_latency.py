@@ -335,6 +335,8 @@ def run(args: argparse.Namespace) -> dict:
         "feed_updates_per_s": {v: round(d["updates"] / seconds) for v, d in delta.items()},
         "feed_batches_per_s": {v: round(d["batches"] / seconds, 1) for v, d in delta.items()},
         "ray_calls_per_s": round(sum(d["calls"] for d in delta.values()) / seconds),
+        "feed_deferred_per_s": {v: round(d.get("deferred", 0) / seconds, 1) for v, d in delta.items()},
+        "feed_watch_calls": {v: d.get("watches", 0) for v, d in delta.items()},
         "feed_problems": {v: {k: d[k] for k in ("resyncs", "reconnects", "malformed")} for v, d in delta.items()},
         "feed_to_strategy_ms": _summary(to_strategy),
         "feed_to_coordinator_ms": _summary(to_coord),
@@ -395,6 +397,9 @@ def report(r: dict) -> None:
           f"(others' processes used {r['cpu_pct_others_on_machine']}% of the {r['cores']} cores meanwhile)")
     print(f"feeds: updates/s {r['feed_updates_per_s']}, batches/s {r['feed_batches_per_s']}, "
           f"Ray calls/s from the feeds {r['ray_calls_per_s']:,}, problems {r['feed_problems']}")
+    print(f"  calls held back per second while the sink was busy {r['feed_deferred_per_s']}; "
+          f"watch_order_book calls in the window {r['feed_watch_calls']} (the rest of the updates waited on "
+          f"ccxt's future directly)")
     for key, name in (("feed_to_strategy_ms", "feed receive -> strategy decision (oldest book of each batch)"),
                       ("feed_to_coordinator_ms", "feed receive -> coordinator decision (per intent batch)"),
                       ("strategy_to_coordinator_ms", "strategy decision -> coordinator decision"),

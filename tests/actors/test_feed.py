@@ -1,26 +1,40 @@
-"""Real Ray actor, real ccxt.pro, the loopback simulator: a Binance feed resyncs after a sequence gap."""
+"""Real Ray actor, real ccxt.pro, the loopback simulator: a Binance feed resyncs after a sequence gap,
+both venues reconnect after a disconnect, and a busy sink gets coalesced batches without losing a book."""
 from __future__ import annotations
 
 import time
+
+import pytest
 import ray
 
-from actors.feed import ExchangeFeedActor
+from actors.feed import ExchangeFeedActor, exchange_config
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from sim import SimThread, ccxt_overrides
 
 
 @ray.remote(num_cpus=0)
 class Collector:
-    """A sink that counts the books it is sent."""
+    """A sink that counts the books and calls it is sent and keeps the newest venue time per coin;
+    `delay_s` makes each call take that long (a busy strategy)."""
 
-    def __init__(self):
+    def __init__(self, delay_s: float = 0.0):
         self.books = 0
+        self.calls = 0
+        self.newest: dict[str, int] = {}
+        self.delay_s = delay_s
 
     def on_books(self, books, received_at):
+        time.sleep(self.delay_s)
         self.books += len(books)
+        self.calls += 1
+        for b in books:
+            self.newest[b.symbol] = max(self.newest.get(b.symbol, 0), b.ts_ms)
 
     def count(self):
         return self.books
+
+    def state(self):
+        return self.calls, dict(self.newest)
 
 
 def poll(check, timeout=20.0):
@@ -32,10 +46,27 @@ def poll(check, timeout=20.0):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def streaming(seed: int = 1):
+    """A 2-coin market replayed at 20x by the simulator."""
+    market = SyntheticMarket(SyntheticConfig(coins=2, days=600 / 86_400, seed=seed))
+    sim = SimThread(market.books(), markets={"upbit": (*market.coins, "USDT"), "binance": market.coins,
+                                             "binance_usdm": ()}, speed=20)
+    return market, sim
+
+
+def symbols_of(venue: str, coins) -> dict[str, str]:
+    return {c: f"{c}/KRW" if venue == "upbit" else f"{c}/USDT" for c in coins}
+
+
+def at_most_one_watch_per_subscription(stats: dict, symbols: int) -> bool:
+    """watch_order_book ran once per symbol and once after each error; every other update was
+    waited for on ccxt's own future (the per-update cost the feed saves)."""
+    return stats["watches"] <= symbols + stats["resyncs"] + stats["reconnects"] + stats["malformed"]
+
+
 def test_binance_feed_resyncs_after_a_sequence_gap_and_carries_on(ray_cluster):
-    market = SyntheticMarket(SyntheticConfig(coins=2, days=600 / 86_400, seed=1))
-    with SimThread(market.books(), markets={"upbit": (*market.coins, "USDT"), "binance": market.coins,
-                                            "binance_usdm": ()}, speed=20) as sim:
+    market, sim = streaming()
+    with sim:
         sink = Collector.remote()
         feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"),
                                         {c: f"{c}/USDT" for c in market.coins},
@@ -48,3 +79,102 @@ def test_binance_feed_resyncs_after_a_sequence_gap_and_carries_on(ray_cluster):
         poll(lambda: ray.get(sink.count.remote()) >= after + 5)
         stats = ray.get(feed.stop.remote())
     assert stats["resyncs"] >= 1 and stats["updates"] > stats["batches"] * 0 + 10
+    assert at_most_one_watch_per_subscription(stats, len(market.coins)), stats
+
+
+@pytest.mark.parametrize("venue", ["upbit", "binance"])
+def test_feed_reconnects_after_a_disconnect_and_books_flow_again(ray_cluster, venue):
+    """The connection the feed waited on is gone: it must watch again (a new connection), not wait on
+    the dead one's futures."""
+    market, sim = streaming(seed=2)
+    with sim:
+        sink = Collector.remote()
+        symbols = symbols_of(venue, market.coins)
+        feed = ExchangeFeedActor.remote(venue, ccxt_overrides(sim.urls(), venue), symbols, [(sink, None)], 20)
+        ray.get(feed.start.remote())
+        poll(lambda: ray.get(sink.count.remote()) >= 5)
+        sim.fault({"kind": "disconnect", "venue": venue})
+        poll(lambda: ray.get(feed.stats.remote())["reconnects"] >= 1)
+        after = ray.get(sink.count.remote())
+        poll(lambda: ray.get(sink.count.remote()) >= after + 10)
+        stats = ray.get(feed.stop.remote())
+    assert stats["reconnects"] >= 1 and stats["updates"] > 10
+    assert at_most_one_watch_per_subscription(stats, len(symbols)), stats
+
+
+def test_a_busy_sink_gets_fewer_calls_and_every_coins_newest_book(ray_cluster):
+    """A sink slower than the flush period is not sent a call while its last one runs; its books wait,
+    newer replacing older, so it ends with the newest book of every coin like the quick sink."""
+    market, sim = streaming(seed=3)
+    with sim:
+        quick, slow = Collector.remote(), Collector.remote(0.25)
+        feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"),
+                                        symbols_of("binance", market.coins), [(quick, None), (slow, None)], 20)
+        ray.get(feed.start.remote())
+        poll(lambda: ray.get(slow.state.remote())[0] >= 4)
+        stats = ray.get(feed.stop.remote())
+        newest = ray.get(feed.seen.remote())
+        assert set(newest) == set(market.coins)
+        (quick_calls, quick_newest), (slow_calls, slow_newest) = poll(
+            lambda: (s := ray.get([quick.state.remote(), slow.state.remote()]))[0][1] == s[1][1] == newest and s)
+    assert stats["deferred"] > 0
+    assert slow_calls < quick_calls / 2, (slow_calls, quick_calls)
+    assert stats["calls"] == quick_calls + slow_calls
+
+
+def test_feed_config_turns_frame_compression_off_unless_asked():
+    config = {"urls": {"api": {}}, "options": {"watchOrderBook": {"limit": 30}}}
+    mine = exchange_config(config)
+    assert mine["options"] == {"watchOrderBook": {"limit": 30}, "ws": {"compress": 0}}
+    assert mine["enableRateLimit"] is False and config["options"] == {"watchOrderBook": {"limit": 30}}
+    asked = exchange_config({"options": {"ws": {"compress": 15, "cost": 2}}})
+    assert asked["options"]["ws"] == {"compress": 15, "cost": 2}
+    assert exchange_config({})["options"] == {"ws": {"compress": 0}}
+
+
+def test_book_stream_waits_on_ccxt_future_only_while_its_connection_and_subscription_stand():
+    """ccxt drops a closed connection from `clients` and a gapped book from its subscriptions, maybe
+    between resolving an update and the feed's next wait: a wait then must go through watch_order_book
+    (reconnect, resubscribe), not hang on a future of the dead connection."""
+    import asyncio
+
+    import ccxt.pro as ccxtpro
+
+    from actors.feed import BookStream
+
+    async def scenario():
+        exchange = ccxtpro.binance()
+        client = exchange.client("ws://127.0.0.1:9/binance/stream/ws/0")    # never connected
+        ob = exchange.order_book({"bids": [[1.0, 2.0]], "asks": [[1.1, 3.0]], "timestamp": 5})
+        watched = []
+
+        async def watch_order_book(symbol):
+            watched.append(symbol)
+            client.subscriptions["orderbook::" + symbol] = True
+            return ob
+        exchange.watch_order_book = watch_order_book
+        stream = BookStream(exchange, "binance", "BTC/USDT")
+
+        async def next_book(resolve: bool = False):
+            """stream.next(), ccxt resolving the symbol's future meanwhile if `resolve`."""
+            waiting = asyncio.ensure_future(stream.next())
+            await asyncio.sleep(0)
+            if resolve:
+                client.resolve(ob, "orderbook::BTC/USDT")
+            return await asyncio.wait_for(waiting, 1)       # a wait on a dead connection times out
+
+        assert await next_book() is ob and watched == ["BTC/USDT"]             # subscribes
+        assert await next_book(resolve=True) is ob and len(watched) == 1      # then ccxt's future
+        del exchange.clients[client.url]                                       # connection closed
+        assert await next_book() is ob and len(watched) == 2
+        exchange.clients[client.url] = client                                  # a new connection
+        assert await next_book() is ob and len(watched) == 3
+        assert await next_book(resolve=True) is ob and len(watched) == 3
+        del client.subscriptions["orderbook::BTC/USDT"]                        # sequence gap
+        assert await next_book() is ob and len(watched) == 4
+        stream.drop()                                                          # an error in the feed
+        assert await next_book() is ob and len(watched) == 5
+        assert await next_book(resolve=True) is ob and len(watched) == 5 and stream.watches == 5
+        await exchange.close()
+
+    asyncio.run(scenario())
