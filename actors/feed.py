@@ -23,6 +23,7 @@ from domain.venues import CCXT_ID
 
 log = logging.getLogger("actors.feed")
 MAX_BACKOFF_S = 5.0
+STALE_S = 10.0        # real venues push a busy book many times a second; a whole connection silent this long is stalled
 # The message hash on which ccxt.pro (4.5.90) resolves a symbol's order book, by venue.
 BOOK_HASH = {"upbit": "orderbook:", "binance": "orderbook::", "binance_usdm": "orderbook::"}
 
@@ -100,11 +101,13 @@ class ExchangeFeedActor:
 
     def __init__(self, venue: str, ccxt_config: dict[str, Any], symbols: dict[str, str],
                  sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None,
-                 synthetic: bool = False, telemetry: tuple[Any, Any] | None = None):
+                 synthetic: bool = False, telemetry: tuple[Any, Any] | None = None, stale_s: float = STALE_S):
         if venue not in CCXT_ID:
             raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(v.value for v in CCXT_ID)}")
         self.venue, self.config, self.symbols, self.sinks = venue, ccxt_config, symbols, sinks
         self.flush_s = flush_ms / 1000          # 0: no timer, the caller flushes (lockstep replays)
+        self.stale_s = stale_s                  # a connection silent this long is cut (0: never; lockstep: never)
+        self.updated_at: dict[str, float] = {}  # coin -> monotonic time of its newest book
         self.latest: dict[str, tuple[Book, float]] = {}
         self.seen_ts: dict[str, int] = {}       # coin -> venue time of the newest book received
         self.heard: set[str] = set()            # coins whose stream has answered at all (snapshot included)
@@ -112,7 +115,7 @@ class ExchangeFeedActor:
         self.held: list[dict[str, tuple[Book, float]]] = [{} for _ in sinks]   # per sink: waiting for it
         self.busy: list[Any] = [None] * len(sinks)     # per sink: the ref of its call in flight
         self.counts = {"updates": 0, "batches": 0, "calls": 0, "deferred": 0, "resyncs": 0, "reconnects": 0,
-                       "malformed": 0, "unstamped": 0}
+                       "malformed": 0, "unstamped": 0, "stale": 0}
         self.exchange = None
         self.streams: dict[str, BookStream] = {}
         self.tasks: list[asyncio.Task] = []
@@ -130,6 +133,28 @@ class ExchangeFeedActor:
         self.tasks = [asyncio.create_task(self._watch(c, s)) for c, s in self.symbols.items()]
         if self.flush_s > 0:
             self.tasks.append(asyncio.create_task(self._flush_loop()))
+            if self.stale_s > 0:
+                self.tasks.append(asyncio.create_task(self._cut_stale()))
+
+    async def _cut_stale(self) -> None:
+        """A connection none of whose books moved for stale_s is cut, so its streams reconnect and
+        resync. ccxt.pro raises nothing when a stream goes quiet (a frame it cannot parse stops that
+        connection's reading until its keepalive fires, 180 s on Binance); a whole connection of books
+        this quiet is a stall, not a calm market."""
+        while True:
+            await asyncio.sleep(max(self.stale_s / 4, 0.05))
+            now, carried = time.monotonic(), {}
+            for coin, stream in self.streams.items():
+                if stream.client is not None and coin in self.updated_at:
+                    carried.setdefault(id(stream.client), (stream.client, []))[1].append(coin)
+            for client, coins in carried.values():
+                silent = now - max(self.updated_at[c] for c in coins)
+                if silent > self.stale_s:
+                    self.counts["stale"] += 1
+                    log.warning("feed %s: no book on %d streams for %.1fs; reconnecting", self.venue, len(coins), silent)
+                    self._alert("P1", "feed_stale", f"{self.venue}: no book on {len(coins)} streams for {silent:.1f}s; "
+                                f"connection cut, reconnecting", None)
+                    client.on_error(ccxt.NetworkError(f"{self.venue}: stream silent for {silent:.1f}s"))
 
     async def ready(self) -> bool:
         """Started and watching (starts it the first time: a supervisor's restart calls this too)."""
@@ -149,6 +174,7 @@ class ExchangeFeedActor:
                     continue
                 book = book_from_ccxt(self.venue, coin, ob)
                 self.latest[coin] = (book, time.time())
+                self.updated_at[coin] = time.monotonic()
                 self.seen_ts[coin] = book.ts_ms
                 self.counts["updates"] += 1
                 if self.telemetry is not None:
@@ -176,7 +202,7 @@ class ExchangeFeedActor:
                 self._alert("P2", "feed_malformed", f"{self.venue} {symbol}: skipped a bad update: {err}", coin)
                 await asyncio.sleep(backoff)
 
-    def _alert(self, severity: str, kind: str, message: str, coin: str) -> None:
+    def _alert(self, severity: str, kind: str, message: str, coin: str | None) -> None:
         if self.telemetry is not None:
             self.telemetry.alert(severity, kind, message, symbol=coin)
 

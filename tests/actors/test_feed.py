@@ -1,5 +1,6 @@
 """Real Ray actor, real ccxt.pro, the loopback simulator: a Binance feed resyncs after a sequence gap,
-both venues reconnect after a disconnect, and a busy sink gets coalesced batches without losing a book."""
+both venues reconnect after a disconnect, a connection stalled by a malformed frame is cut and
+resubscribed, and a busy sink gets coalesced batches without losing a book."""
 from __future__ import annotations
 
 import time
@@ -100,6 +101,24 @@ def test_feed_reconnects_after_a_disconnect_and_books_flow_again(ray_cluster, ve
         stats = ray.get(feed.stop.remote())
     assert stats["reconnects"] >= 1 and stats["updates"] > 10
     assert at_most_one_watch_per_subscription(stats, len(symbols)), stats
+
+
+def test_a_malformed_frame_stalls_the_connection_and_the_feed_cuts_it_and_carries_on(ray_cluster):
+    """ccxt.pro stops reading a connection after a frame it cannot parse and says nothing (until its
+    keepalive, 180 s on Binance): the feed notices the silence, cuts the connection and resubscribes."""
+    market, sim = streaming(seed=3)
+    with sim:
+        sink = Collector.remote()
+        feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"),
+                                        symbols_of("binance", market.coins), [(sink, None)], 20, stale_s=1.0)
+        ray.get(feed.start.remote())
+        poll(lambda: ray.get(sink.count.remote()) >= 5)
+        sim.fault({"kind": "malformed", "venue": "binance", "count": 1})
+        poll(lambda: ray.get(feed.stats.remote())["stale"] >= 1)
+        after = ray.get(sink.count.remote())
+        poll(lambda: ray.get(sink.count.remote()) >= after + 10)
+        stats = ray.get(feed.stop.remote())
+    assert stats["stale"] >= 1 and stats["reconnects"] >= 1, stats
 
 
 def test_a_busy_sink_gets_fewer_calls_and_every_coins_newest_book(ray_cluster):
