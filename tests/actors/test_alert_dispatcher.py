@@ -14,7 +14,7 @@ from actors.telemetry import Telemetry
 from alerts.config import AlertsConfig
 from alerts.events import Alert, Severity
 from metrics.server import scrape
-from tests.actors.test_feed import poll
+from tests.support.polling import poll
 from tests.alerts.chat_server import ChatServer, refused_url
 
 TOKEN = "424242:AAF-test-bot-token"

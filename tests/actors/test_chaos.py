@@ -22,6 +22,7 @@ from paper import graph, lockstep
 from paper.run import PaperSource, Venues, load_universe, seed_coins
 from sim import SimThread, ccxt_overrides
 from supervisors.policy import RestartPolicy
+from tests.support.parity import assert_trades_like_the_engine
 
 SECONDS = 30
 KILLS = 22
@@ -94,21 +95,10 @@ def test_twenty_kills_lose_no_position_and_double_no_fill(ray_cluster, run_id, p
         finally:
             ray.kill(actors.supervisor) if actors.supervisor is not None else None
 
-    def trips(rts):
-        return [(rt.position_id, rt.symbol, rt.direction.value, rt.entry_ts_ms, rt.exit_ts_ms, rt.exit_reason,
-                 round(rt.pnl_krw, 4)) for rt in rts]
     print("\n".join(f"restart {r['actor']}: death -> trading again {r['death_to_trading_s']:.3f}s"
                     for r in restarts))
     assert len(restarts) >= 20 and {r["actor"] for r in restarts} == set(victims)
-    assert len(engine.portfolio.round_trips) >= 6
-    assert trips(desk.portfolio.round_trips) == trips(engine.portfolio.round_trips)
-    paper_orders = [o.order_id for o in desk.trace.orders]
-    assert len(paper_orders) == len(set(paper_orders)), "an order was sent twice"
-    assert paper_orders == [o.order_id for o in engine.trace.orders]
-    assert [f.fill_id for f in desk.trace.fills] == [f.fill_id for f in engine.trace.fills]
-    assert desk.portfolio.open_positions() == [] or [p.position_id for p in desk.portfolio.open_positions()] == \
-        [p.position_id for p in engine.portfolio.open_positions()]
-    assert desk.portfolio.ledger.balances == engine.portfolio.ledger.balances
+    assert_trades_like_the_engine(desk, engine, min_round_trips=6)
 
     alerted = [json.loads(line) for line in alerts_log.read_text().splitlines()]
     closed = [a["fields"]["position_id"] for a in alerted if a["kind"] == "round_trip"]

@@ -11,6 +11,7 @@ import ray
 from actors.feed import ExchangeFeedActor, exchange_config
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from sim import SimThread, ccxt_overrides
+from tests.support.polling import poll
 
 
 @ray.remote(num_cpus=0)
@@ -38,15 +39,6 @@ class Collector:
         return self.calls, dict(self.newest)
 
 
-def poll(check, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 def streaming(seed: int = 1):
     """A 2-coin market replayed at 20x by the simulator."""
     market = SyntheticMarket(SyntheticConfig(coins=2, days=600 / 86_400, seed=seed))
@@ -65,59 +57,44 @@ def at_most_one_watch_per_subscription(stats: dict, symbols: int) -> bool:
     return stats["watches"] <= symbols + stats["resyncs"] + stats["reconnects"] + stats["malformed"]
 
 
-def test_binance_feed_resyncs_after_a_sequence_gap_and_carries_on(ray_cluster):
-    market, sim = streaming()
+def fault_and_recover(venue: str, fault: dict, counter: str, more: int, seed: int, **feed_kw) -> tuple[dict, int]:
+    """A feed on `venue` over a streaming 2-coin market: once books flow, the simulator injects `fault`;
+    wait until the feed counts it under `counter` and `more` books reach the sink after that. Returns the
+    feed's final stats and how many symbols it watched."""
+    market, sim = streaming(seed)
+    symbols = symbols_of(venue, market.coins)
     with sim:
         sink = Collector.remote()
-        feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"),
-                                        {c: f"{c}/USDT" for c in market.coins},
-                                        [(sink, None)], 20)
+        feed = ExchangeFeedActor.remote(venue, ccxt_overrides(sim.urls(), venue), symbols, [(sink, None)], 20,
+                                        **feed_kw)
         ray.get(feed.start.remote())
         poll(lambda: ray.get(sink.count.remote()) >= 5)
-        sim.fault({"kind": "gap", "venue": "binance", "skip": 3})
-        poll(lambda: ray.get(feed.stats.remote())["resyncs"] >= 1)
+        sim.fault({**fault, "venue": venue})
+        poll(lambda: ray.get(feed.stats.remote())[counter] >= 1)
         after = ray.get(sink.count.remote())
-        poll(lambda: ray.get(sink.count.remote()) >= after + 5)
-        stats = ray.get(feed.stop.remote())
+        poll(lambda: ray.get(sink.count.remote()) >= after + more)
+        return ray.get(feed.stop.remote()), len(symbols)
+
+
+def test_binance_feed_resyncs_after_a_sequence_gap_and_carries_on(ray_cluster):
+    stats, symbols = fault_and_recover("binance", {"kind": "gap", "skip": 3}, "resyncs", 5, seed=1)
     assert stats["resyncs"] >= 1 and stats["updates"] > stats["batches"] * 0 + 10
-    assert at_most_one_watch_per_subscription(stats, len(market.coins)), stats
+    assert at_most_one_watch_per_subscription(stats, symbols), stats
 
 
 @pytest.mark.parametrize("venue", ["upbit", "binance"])
 def test_feed_reconnects_after_a_disconnect_and_books_flow_again(ray_cluster, venue):
     """The connection the feed waited on is gone: it must watch again (a new connection), not wait on
     the dead one's futures."""
-    market, sim = streaming(seed=2)
-    with sim:
-        sink = Collector.remote()
-        symbols = symbols_of(venue, market.coins)
-        feed = ExchangeFeedActor.remote(venue, ccxt_overrides(sim.urls(), venue), symbols, [(sink, None)], 20)
-        ray.get(feed.start.remote())
-        poll(lambda: ray.get(sink.count.remote()) >= 5)
-        sim.fault({"kind": "disconnect", "venue": venue})
-        poll(lambda: ray.get(feed.stats.remote())["reconnects"] >= 1)
-        after = ray.get(sink.count.remote())
-        poll(lambda: ray.get(sink.count.remote()) >= after + 10)
-        stats = ray.get(feed.stop.remote())
+    stats, symbols = fault_and_recover(venue, {"kind": "disconnect"}, "reconnects", 10, seed=2)
     assert stats["reconnects"] >= 1 and stats["updates"] > 10
-    assert at_most_one_watch_per_subscription(stats, len(symbols)), stats
+    assert at_most_one_watch_per_subscription(stats, symbols), stats
 
 
 def test_a_malformed_frame_stalls_the_connection_and_the_feed_cuts_it_and_carries_on(ray_cluster):
     """ccxt.pro stops reading a connection after a frame it cannot parse and says nothing (until its
     keepalive, 180 s on Binance): the feed notices the silence, cuts the connection and resubscribes."""
-    market, sim = streaming(seed=3)
-    with sim:
-        sink = Collector.remote()
-        feed = ExchangeFeedActor.remote("binance", ccxt_overrides(sim.urls(), "binance"),
-                                        symbols_of("binance", market.coins), [(sink, None)], 20, stale_s=1.0)
-        ray.get(feed.start.remote())
-        poll(lambda: ray.get(sink.count.remote()) >= 5)
-        sim.fault({"kind": "malformed", "venue": "binance", "count": 1})
-        poll(lambda: ray.get(feed.stats.remote())["stale"] >= 1)
-        after = ray.get(sink.count.remote())
-        poll(lambda: ray.get(sink.count.remote()) >= after + 10)
-        stats = ray.get(feed.stop.remote())
+    stats, _ = fault_and_recover("binance", {"kind": "malformed", "count": 1}, "stale", 10, seed=3, stale_s=1.0)
     assert stats["stale"] >= 1 and stats["reconnects"] >= 1, stats
 
 

@@ -7,7 +7,7 @@ import ray
 from actors.metrics_actor import MetricsActor
 from actors.telemetry import Telemetry
 from metrics.server import scrape
-from tests.actors.test_feed import poll
+from tests.support.polling import poll
 
 HOP = "arb_hop_latency_seconds"
 

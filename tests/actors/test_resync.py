@@ -18,7 +18,7 @@ from actors.strategy import SymbolStrategyActor
 from config.loader import load_profile
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from paper.run import seed_coins
-from tests.actors.test_feed import poll
+from tests.support.polling import poll
 
 def test_an_intent_lost_with_the_coordinator_is_sent_again_and_taken_once(ray_cluster, persist):
     profile = load_profile("paper-top50-local")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from domain.symbols import FX_SYMBOL
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from sim import SimThread
 from sim.auth import ApiKey
+from tests.support.polling import poll
 
 ACK_TEXT = "I understand this trades real money"
 # Fake keys, long and unusual enough that a hit in a scan can only be a leak.
@@ -53,15 +55,21 @@ def secrets_file(directory: Path) -> Path:
     return path
 
 
-def armed_env(secrets: Path, **changes: str | None) -> dict[str, str]:
-    """Every arming condition met; `changes` replaces (or with None removes) variables."""
-    env = {"ARB_LIVE_ACK": ACK_TEXT, "ARB_LIVE_ARMED_AT": str(int(time.time())), "ARB_SECRETS_FILE": str(secrets)}
+def changed(env: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    """`env` with each of `changes` set, or removed where its value is None (one arming condition broken)."""
+    out = dict(env)
     for name, value in changes.items():
         if value is None:
-            env.pop(name, None)
+            out.pop(name, None)
         else:
-            env[name] = value
-    return env
+            out[name] = value
+    return out
+
+
+def armed_env(secrets: Path, **changes: str | None) -> dict[str, str]:
+    """Every arming condition met; `changes` replaces (or with None removes) variables."""
+    return changed({"ARB_LIVE_ACK": ACK_TEXT, "ARB_LIVE_ARMED_AT": str(int(time.time())),
+                    "ARB_SECRETS_FILE": str(secrets)}, changes)
 
 
 def run_profile(sim: SimThread, directory: Path, strategy: dict | None = None, risk: dict | None = None,
@@ -93,11 +101,4 @@ def new_orders(sim: SimThread, venue: str | None = None) -> list[dict]:
     return [e for e in sim.journal("order") if e["event"] == "new" and (venue is None or e["venue"] == venue)]
 
 
-def wait_until(check, timeout: float, what: str, every: float = 0.1):
-    """Poll `check()` until truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout}s")
+wait_until = partial(poll, every=0.1)   # (check, timeout, what): runs of tens of seconds

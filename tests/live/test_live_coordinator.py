@@ -7,9 +7,9 @@ tests run in file order: the unwind first, on a coin the guard sequence does not
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from live.options import arming_env
 from live.run import live_fields
 from tests.live.live_runs import BINANCE, armed_env, free_port, new_orders, run_profile, secrets_file, start_sim
 from tests.live.test_live_run import FAST
+from tests.support.polling import poll
 
 COINS = ("BTC", "ETH", "XRP", "SOL")
 # Limits each tier's guard can reach in turn: BTC pauses after one loss (symbol); ETH may enter once an
@@ -99,13 +100,7 @@ def alerts_of(bench: Bench, kind: str) -> list[dict]:
     return [a for a in lines if a["kind"] == kind]
 
 
-def poll(check, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout}s")
+poll = partial(poll, timeout=10.0)
 
 
 def test_a_leg_the_venue_refuses_is_unwound_with_a_real_order(bench):
@@ -127,7 +122,7 @@ def test_a_leg_the_venue_refuses_is_unwound_with_a_real_order(bench):
     assert rt.exit_reason == "failed_entry" and rt.leg_risk_krw > 0
     assert [o.purpose for o in now.trace.orders] == [Purpose.ENTRY, Purpose.ENTRY, Purpose.UNWIND]
     assert now.portfolio.stuck_legs == [] and not now.portfolio.risk.frozen
-    refused = poll(lambda: alerts_of(bench, "order_refused"), "the refused leg's alert")
+    refused = poll(lambda: alerts_of(bench, "order_refused"), what="the refused leg's alert")
     assert refused[0]["severity"] == "P1" and "InsufficientFunds" in refused[0]["message"]
 
 
@@ -162,9 +157,9 @@ def test_each_guard_tier_blocks_its_entry_in_the_kpi_fields_metrics_and_alerts(b
             continue
         guard, tier = blocked
         poll(lambda: scrape(bench.metrics_url).get(f'arb_guard_triggers_total{{guard="{guard}"}}') == 1,
-             f"the {guard} metric")
+             what=f"the {guard} metric")
         alert = poll(lambda: [a for a in alerts_of(bench, "guard") if f"blocked {pid}-entry" in a["message"]],
-                     f"the {guard} alert")
+                     what=f"the {guard} alert")
         assert alert[0]["severity"] == "P2" and alert[0]["message"].startswith(f"{tier} guard {guard} blocked")
 
 
@@ -175,5 +170,5 @@ def test_every_order_sent_is_counted_in_the_venue_metrics(bench):
         seen = len(new_orders(bench.sim, venue)) + len([e for e in bench.sim.journal("reject") if e["venue"] == venue])
         series = f'arb_venue_events_total{{event="orders_sent",venue="{venue}"}}'
         poll(lambda: scrape(bench.metrics_url).get(series) == seen,
-             f"{series} == {seen} (scraped {scrape(bench.metrics_url).get(series)})")
+             what=f"{series} == {seen} (scraped {scrape(bench.metrics_url).get(series)})")
         assert scrape(bench.metrics_url).get(f'arb_venue_events_total{{event="requests",venue="{venue}"}}') >= seen

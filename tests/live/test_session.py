@@ -15,13 +15,13 @@ from live.arming import ACK, API_KEYS, ARMED_AT, PER_ORDER_CAP, TOTAL_CAP, LiveR
 from live.session import PreflightFailed, open_session
 from sim import SimThread
 from sim.auth import ApiKey
+from tests.live.live_runs import ACK_TEXT, changed
 from tests.live.sim_venues import FAST, key_env, sim_profile
 from tests.sim.support import BALANCES, recorded_books
 
 SECRET = "session-test-secret-0123456789abcdef012345"
 GOOD = ApiKey("session-good-key-0001", SECRET)
 WITHDRAW = ApiKey("session-withdraw-key-01", SECRET, can_withdraw=True)
-ACK_TEXT = "I understand this trades real money"
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,8 @@ def sim(data: Path):
 
 
 def armed_env(key: ApiKey = GOOD, **changes: str | None) -> dict[str, str]:
-    env = {**key_env(key.key, SECRET), "ARB_LIVE_ACK": ACK_TEXT, "ARB_LIVE_ARMED_AT": str(int(time.time()))}
-    for name, value in changes.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
+    return changed({**key_env(key.key, SECRET), "ARB_LIVE_ACK": ACK_TEXT, "ARB_LIVE_ARMED_AT": str(int(time.time()))},
+                   changes)
 
 
 def start(sim, tmp_path: Path, env: dict, **profile_update):

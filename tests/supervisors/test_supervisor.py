@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from functools import partial
 
 import pytest
 import ray
@@ -17,18 +18,13 @@ from snapshots import key
 from snapshots.envelope import canonical_json
 from supervisors.policy import RestartPolicy
 from supervisors.supervisor import Supervisor
+from tests.support.polling import poll
 from tests.supervisors.desk_actor import AlertSink, build_engine, desk_factory, desk_setup
 
 BATCH = 300
 
 
-def poll(check, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not met within {timeout}s")
+poll = partial(poll, timeout=60.0)   # restarts with back-off take their time
 
 
 def restarted(sup, name: str, count: int):
