@@ -21,6 +21,7 @@ from typing import Any
 
 import ray
 
+from actors.book_channel import serves_books
 from actors.coordinator import DeskHost
 from domain.book import Book
 from domain.orders import OrderIntent
@@ -43,6 +44,7 @@ class LiveStartRefused(RuntimeError):
 
 
 @ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)
+@serves_books
 class LiveCoordinator(DeskHost):
     """PortfolioRiskCoordinator's interface (on_books, submit, status, counters, checkpoint, finish) for live.
 
