@@ -44,7 +44,8 @@ OK, FAILED, NOT_LIVE = 0, 1, 2
 
 @dataclass(frozen=True)
 class KnownState:
-    """What the restored snapshot says we own: open orders by venue id, perp positions by ccxt symbol."""
+    """What the restored snapshot says we own: orders by venue id or our client id (live.resume gives the
+    client ids of every order a run made), perp positions by ccxt symbol."""
 
     order_ids: Mapping[Venue, frozenset[str]] = field(default_factory=dict)
     positions: Mapping[str, float] = field(default_factory=dict)

@@ -12,7 +12,7 @@ resent: it waits in `unresolved` until `reconcile()` finds it by its client id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -116,6 +116,10 @@ class LiveDesk(PaperDesk):
         self.reconcile_reports: list[ReconcileReport] = []
         self._seen_stuck = 0
         self._seen_decisions = 0
+        # Called with each order just before it goes to its venue (the coordinator writes its snapshot
+        # there), so a crash at any point leaves the order in Redis for a resumed run to look up.
+        self.before_send: Callable[[Order], None] | None = None
+        self.resumed: dict | None = None     # what a resumed run restored (live.resume), for the KPI file
 
     @classmethod
     async def open(cls, symbols: list[str], params: Any, venues: Mapping[Venue, LiveVenue], **kw: Any) -> "LiveDesk":
@@ -135,7 +139,13 @@ class LiveDesk(PaperDesk):
         state = dict(self.__dict__)
         state["_frozen_venue_stats"] = self.venue_stats()
         state["venues"], state["kill_switch"], state["_tasks"] = {}, None, set()
+        state["before_send"] = None
         return state
+
+    def history_seen(self) -> None:
+        """Only stuck legs and guard decisions from now on may engage the kill switch (after a restore:
+        the history was judged by the run that made it)."""
+        self._seen_stuck, self._seen_decisions = len(self.portfolio.stuck_legs), len(self.portfolio.decisions)
 
     # ---- the PaperDesk interface ----
     async def submit(self, intent: OrderIntent) -> None:  # type: ignore[override]
@@ -284,6 +294,8 @@ class LiveDesk(PaperDesk):
         self.sent[order.order_id] = venue.client_id(order.order_id)
         try:
             self._check_cap(order)
+            if self.before_send is not None:
+                self.before_send(order)
             result = await venue.place(request)
         except (OrderRuleError, OrderRejected, VenueAuthError) as exc:   # nothing was placed
             self.alert("P1", "order_refused", f"order {order.order_id} refused: {redact(exc)}", order.symbol)
@@ -352,7 +364,9 @@ class LiveDesk(PaperDesk):
         for order_id, order in list(self.unresolved.items()):
             venue = self.venues[Venue(order.venue)]
             try:
-                found = await venue.lookup(order.symbol, self.sent[order_id])
+                # a client id is our order id under the run's tag: a resumed run also looks up an order
+                # the crashed one made but may never have sent (then the venue has none: a zero fill)
+                found = await venue.lookup(order.symbol, self.sent.get(order_id) or venue.client_id(order_id))
                 if found is not None and not found.final:
                     found = await venue.cancel(order.symbol, found.order_id, found.client_id)
             except VenueError as exc:

@@ -19,7 +19,7 @@ class VenueSetup:
     exchange: Any
     keys: ApiKeys | None
     required_free: Mapping[str, float] = field(default_factory=dict)   # currency -> min free amount
-    known_order_ids: frozenset[str] = frozenset()                       # from the restored snapshot
+    known_order_ids: frozenset[str] = frozenset()     # venue or client ids, from the restored snapshot
     known_positions: Mapping[str, float] = field(default_factory=dict)  # perp symbol -> signed contracts
     markets: tuple[str, ...] = ()                                       # ccxt symbols the profile trades
 

@@ -6,6 +6,11 @@ condition holds), then the full preflight (preflight.json in the run directory; 
 start), then the feeds' universe, Ray and the actors. The coordinator arms and preflights again in its
 own process before its venue clients connect (keys are loaded there, never sent through Ray).
 
+`resume` (a run id) starts a crashed live run again: armed afresh like any live start, then its Redis
+snapshot is read (live.resume: missing, another profile's or unreadable refuses, naming key and field),
+the preflight expects what the snapshot knows, and the coordinator restores the desk and settles the
+orders the crash left in doubt before it takes a new intent. Same run id and directory; the KPIs go on.
+
 Stops after `duration_s` or when `stop` is set (SIGINT/SIGTERM with `handle_signals`); `kill` (SIGUSR1)
 engages the kill switch (cancel every order, then flatten or freeze per policy) and stops. Writes a
 KPI checkpoint every `outputs.kpi_checkpoint_s`, and at the end the KPI JSON (the paper fields, mode
@@ -38,6 +43,7 @@ from live.exchanges import endpoints_of
 from live.killswitch import KillReport
 from live.options import LiveOptions, arming_env
 from live.redact import Redactor, install_log_redaction
+from live.resume import ResumeRefused, read_run_snapshot
 from live.session import PreflightFailed, arming_inputs
 from paper import graph
 from paper.run import (FEED_VENUES, REPO, PaperSource, Venues, final_fields, is_local, load_universe, on_signals,
@@ -95,16 +101,20 @@ def live_fields(desk) -> dict:
             "kill_reports": [r.to_dict() for r in desk.kill_reports],
             "reconciles": len(reports), "reconciles_not_ok": sum(not r.ok for r in reports),
             "last_reconcile": {"ok": last.ok, **asdict(last)} if last is not None else None,
-            "live_alerts": dict(sorted(Counter(f"{a.severity} {a.kind}" for a in desk.live_alerts).items()))}
+            "live_alerts": dict(sorted(Counter(f"{a.severity} {a.kind}" for a in desk.live_alerts).items())),
+            "resumed": desk.resumed}
 
 
 def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, stop: threading.Event | None = None,
              handle_signals: bool = False, env: Mapping[str, str] | None = None, kill: threading.Event | None = None,
              options: LiveOptions | None = None, shard_size: int = 10, flush_ms: int = 20,
-             live_table: bool = False) -> dict:
+             live_table: bool = False, resume: str | None = None) -> dict:
     """Trade live until `duration_s`, `stop` or `kill`; return the KPI document (mode "live").
 
-    Raises LiveRefused (arming) or PreflightFailed before Ray starts or any order can be placed.
+    `resume`: the id of a crashed live run of this profile to continue (see the module's doc).
+
+    Raises LiveRefused (arming), ResumeRefused (the snapshot) or PreflightFailed before Ray starts or any
+    order can be placed.
     `env` defaults to os.environ; the coordinator reads keys from its own environment (Ray workers
     inherit this process's when run_live starts Ray) or from the secrets file the profile or
     ARB_SECRETS_FILE names.
@@ -113,12 +123,16 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
         raise ValueError(f"run_live: profile {profile.name} has mode {profile.mode!r}, expected 'live'")
     env = os.environ if env is None else env
     options = options or LiveOptions.from_profile(profile.live)
-    started = time.time()
-    arming = arm(profile, env)
-    run_id = f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
+    started = life_started = time.time()
+    arming = arm(profile, env)                   # a resume is a live start: armed afresh, first
+    known, resumes = KnownState(), 0
+    if resume:
+        snap = read_run_snapshot(profile.storage.redis_url, resume, profile)
+        known, resumes, started = snap.known_state(), snap.resumes + 1, snap.started_ms / 1000
+    run_id = resume or f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     out_dir = (out_root or profile.outputs_dir()) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    preflight = asyncio.run(live_preflight(profile, env, KnownState(), options.max_skew_ms, 20.0, options.rate_limit))
+    preflight = asyncio.run(live_preflight(profile, env, known, options.max_skew_ms, 20.0, options.rate_limit))
     write_preflight(out_dir, profile.name, preflight)
     if not preflight.ok:
         raise PreflightFailed(preflight)
@@ -136,12 +150,13 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
             on_signals({signal.SIGINT: lambda *_: stop.set(), signal.SIGTERM: lambda *_: stop.set(),
                         signal.SIGUSR1: lambda *_: kill.set()}, stack)
         actors = _start_actors(profile, params, universe, configs, run_id, arming_env(profile, env), options,
-                               shard_size, flush_ms)
+                               shard_size, flush_ms, bool(resume), int(started * 1000))
         try:
             write_json_atomic(out_dir / "running.json", {
                 "run_id": run_id, "mode": "live", "coins": list(universe.coins), "actors": sorted(actors.handles()),
                 "ray_dashboard": f"http://{dashboard}" if dashboard else None, "metrics_url": actors.metrics_url,
-                "armed": arming.armed, "preflight_ok": preflight.ok})
+                "armed": arming.armed, "preflight_ok": preflight.ok, "started_epoch": started,
+                "resumes": resumes})
 
             def kpi_now(desk, latencies: list[float], extra: dict) -> dict:
                 kpi = kpi_document(profile, desk, source, run_id, started, latencies, 0, out_dir,
@@ -163,13 +178,15 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
                  serve_kill)
         finally:
             feed_stats, shard_stats, desk = graph.stop(actors)
-    kpi = kpi_now(desk, shard_latencies(shard_stats), final_fields(shard_stats, feed_stats, desk, started, trading_from))
+    kpi = kpi_now(desk, shard_latencies(shard_stats),
+                  final_fields(shard_stats, feed_stats, desk, life_started, trading_from))
     write_results(out_dir, kpi, desk)
     return kpi
 
 
 def _start_actors(profile, params, universe: Universe, configs: dict, run_id: str, arming: dict,
-                  options: LiveOptions, shard_size: int, flush_ms: int) -> graph.ActorGraph:
+                  options: LiveOptions, shard_size: int, flush_ms: int, resume: bool,
+                  started_ms: int) -> graph.ActorGraph:
     """graph.start with the LiveCoordinator; a refused start leaves none of the run's actors behind."""
     from actors.live_coordinator import LiveCoordinator, LiveStartRefused
     from alerts.config import from_profile as alerts_from_profile
@@ -178,7 +195,8 @@ def _start_actors(profile, params, universe: Universe, configs: dict, run_id: st
                            alerts_config=alerts_from_profile(profile.alerts), alerts_dir=REPO,
                            metrics_port=profile.metrics.port, coordinator_cls=LiveCoordinator,
                            coordinator_kwargs={"profile": profile, "run_id": run_id, "arming": arming,
-                                               "options": options, "snapshots": profile.storage.redis_url})
+                                               "options": options, "snapshots": profile.storage.redis_url,
+                                               "resume": resume, "started_ms": started_ms})
     except BaseException as exc:
         for name in ray.util.list_named_actors():
             if name.endswith(f"@{run_id}"):
@@ -198,11 +216,13 @@ def _engage(actors: graph.ActorGraph, out_dir: Path, reason: str, policy: str) -
 
 
 def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path | None = None,
-                policy: str | None = None, console: Console | None = None, live_table: bool = False) -> int:
-    """The operator's live start: run until the duration, SIGINT/SIGTERM (stop) or SIGUSR1 (kill switch).
+                policy: str | None = None, console: Console | None = None, live_table: bool = False,
+                resume: str | None = None) -> int:
+    """The operator's live start (`resume`: of a crashed run): run until the duration, SIGINT/SIGTERM (stop)
+    or SIGUSR1 (kill switch).
 
-    Exit codes: 0 the run ended and wrote its KPIs, 1 live refused to start (arming, preflight, or the
-    coordinator's own checks: each reason printed), 2 not a live profile.
+    Exit codes: 0 the run ended and wrote its KPIs, 1 live refused to start (arming, the snapshot of a
+    resumed run, preflight, or the coordinator's own checks: each reason printed), 2 not a live profile.
     """
     from actors.live_coordinator import LiveStartRefused
     from live.arming import LiveRefused
@@ -212,8 +232,9 @@ def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path |
         return 2
     try:
         kpi = run_live(profile, duration_s, out_root=out_root, handle_signals=True,
-                       options=LiveOptions.from_profile(profile.live, kill_policy=policy), live_table=live_table)
-    except (LiveRefused, PreflightFailed, LiveStartRefused) as exc:
+                       options=LiveOptions.from_profile(profile.live, kill_policy=policy), live_table=live_table,
+                       resume=resume)
+    except (LiveRefused, PreflightFailed, LiveStartRefused, ResumeRefused) as exc:
         console.print(f"[red]live start refused[/]: {exc}")
         return 1
     kills = kpi["kill_reports"]
@@ -221,4 +242,9 @@ def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path |
                   f"PnL {kpi['pnl_krw']:,.0f} KRW, last reconcile "
                   f"{'ok' if (kpi['last_reconcile'] or {}).get('ok') else 'NOT OK'}"
                   f"{f', kill switch engaged {len(kills)}x' if kills else ''}; outputs: {kpi['output_dir']}")
+    if kpi["resumed"]:
+        r = kpi["resumed"]
+        console.print(f"resumed from snapshot version {r['snapshot_version']}: {len(r['open_positions'])} open "
+                      f"position(s), {r['round_trips']} round trips before the crash, orders settled by client id: "
+                      f"{r.get('settled_orders', 'none (not yet)')}")
     return 0

@@ -161,10 +161,12 @@ async def balance_check(venue: Venue, exchange: Any, required_free: Mapping[str,
 
 
 async def open_orders_check(venue: Venue, exchange: Any, known_order_ids: Collection[str]) -> CheckResult:
-    """Every open order on the venue is one we know (from the restored snapshot); none is foreign."""
+    """Every open order on the venue is one we know (from the restored snapshot: its venue id or our client
+    id); none is foreign."""
     name = f"{venue.value}.open_orders"
     orders = await exchange.fetch_open_orders()
-    unknown = [o for o in orders if str(o.get("id")) not in known_order_ids]
+    unknown = [o for o in orders if str(o.get("id")) not in known_order_ids
+               and str(o.get("clientOrderId")) not in known_order_ids]
     if unknown:
         listed = ", ".join(f"{o.get('id')} {o.get('symbol')} {o.get('side')} {o.get('amount')}"
                            for o in unknown[:5])

@@ -123,6 +123,17 @@ def test_unknown_open_order_fails_and_known_pass():
     assert not result.ok and "8123 BTC/USDT sell 0.01" in result.detail
 
 
+def test_an_open_order_known_by_our_client_id_passes():
+    """A resumed run knows its orders by client id (live.resume): those are ours, anything else is foreign."""
+    ours = {"id": "8123", "clientOrderId": "1a2b3c4d-BTC-p1-entry-binance-1", "symbol": "BTC/USDT", "side": "buy",
+            "amount": 0.01}
+    stray = {"id": "9001", "clientOrderId": "web_8f1e", "symbol": "BTC/USDT", "side": "sell", "amount": 0.02}
+    known = frozenset({"1a2b3c4d-BTC-p1-entry-binance-1"})
+    assert run(open_orders_check(Venue.BINANCE, FakeBinance(open_orders=[ours]), known)).ok
+    result = run(open_orders_check(Venue.BINANCE, FakeBinance(open_orders=[ours, stray]), known))
+    assert not result.ok and result.detail.startswith("1 unknown open order(s): 9001 BTC/USDT sell 0.02")
+
+
 def test_positions_must_match_our_records():
     short = {"symbol": "BTC/USDT:USDT", "contracts": 0.01, "side": "short"}
     flat = {"symbol": "ETH/USDT:USDT", "contracts": 0, "side": "long"}
