@@ -6,6 +6,8 @@
                                                         kill switch: cancel open orders, flatten or freeze
                                                         (--run: also the spot legs a crashed live run held)
     python main.py --resume RUN_ID                      continue a killed paper run from its snapshots
+    python main.py live --resume RUN_ID [--profile P]   continue a crashed live run from its snapshot (armed
+                                                        afresh; `live` is required: it trades real money)
 
 Exit codes: 0 done, 2 the profile cannot be run, 3 the input data is bad, 4 the mode is not
 available in this build, 5 a venue cannot be reached,
@@ -33,11 +35,13 @@ class UsageError(ValueError):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="main.py", description="Kimchi-premium arbitrage: backtest, paper, live.")
-    ap.add_argument("command", nargs="?", choices=("run", "preflight", "kill"), default="run",
-                    help="run (default) the profile; preflight or kill for a live profile")
+    ap.add_argument("command", nargs="?", choices=("run", "live", "preflight", "kill"), default="run",
+                    help="run (default) the profile; live: run or --resume a live profile and nothing else; "
+                         "preflight or kill for a live profile")
     ap.add_argument("--profile", default=None, help="profile name under config/profiles/ or a YAML path")
     ap.add_argument("--resume", default=None, metavar="RUN_ID",
-                    help="continue a killed run: every actor restores from its Redis snapshot, same run id and outputs")
+                    help="continue a killed run: every actor restores from its Redis snapshot, same run id and "
+                         "outputs (a live run: `main.py live --resume RUN_ID`, armed afresh)")
     ap.add_argument("--policy", choices=("flatten", "freeze"), default=None,
                     help="kill switch: flatten positions or freeze them (orders are cancelled either way); "
                          "default: the profile's live.kill_policy")
@@ -68,8 +72,7 @@ def profile_of_run(run_id: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile or profile_of_run(args.resume))
-    if args.resume and profile.mode != "paper":
-        raise UsageError(f"--resume: profile {profile.name} is {profile.mode!r}; resume continues paper runs")
+    check_resume(profile, args)
     if args.command in ("preflight", "kill"):
         return live_command(profile, args)
     if profile.mode == "backtest":
@@ -96,10 +99,27 @@ def run(args: argparse.Namespace) -> int:
 
         from live.run import run_command
         code = run_command(profile, args.duration if args.duration is not None else float("inf"),
-                           Path(args.out) if args.out else None, args.policy, live_table=not args.no_progress)
+                           Path(args.out) if args.out else None, args.policy, live_table=not args.no_progress,
+                           resume=args.resume)
         return {0: 0, 1: 6}.get(code, 2)
     console.print(f"[red]mode {profile.mode!r} is not available in this build yet (backtest only)[/]")
     return 4
+
+
+def check_resume(profile, args: argparse.Namespace) -> None:
+    """`live` runs live profiles only; --resume continues paper and live runs, a live one only when the
+    command says `live` (resuming it trades real money: never by a paper operator's habit)."""
+    if args.command == "live" and profile.mode != "live":
+        raise UsageError(f"live: profile {profile.name} is {profile.mode!r}, not a live profile")
+    if not args.resume:
+        return
+    if args.command in ("preflight", "kill"):
+        raise UsageError(f"{args.command}: --resume continues a run; kill takes --run RUN_ID")
+    if profile.mode == "live" and args.command != "live":
+        raise UsageError(f"--resume {args.resume}: a live run; resuming it trades real money: "
+                         f"python main.py live --resume {args.resume}")
+    if profile.mode not in ("paper", "live"):
+        raise UsageError(f"--resume: profile {profile.name} is {profile.mode!r}; resume continues paper and live runs")
 
 
 def live_command(profile, args: argparse.Namespace) -> int:

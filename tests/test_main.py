@@ -44,3 +44,23 @@ def test_two_processes_on_a_candle_profile_is_refused_by_name(capsys):
 def test_resume_of_something_that_is_not_a_run_id_is_refused(capsys):
     assert main.main(["--resume", "nonsense"]) == 2
     assert "not a run id" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_live_run_resumes_only_when_the_command_says_live(capsys):
+    """Resuming a live run trades real money: `main.py --resume` alone refuses it and names the command."""
+    assert main.main(["--resume", "live-local-20260101T000000000000Z"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "python main.py live --resume live-local-20260101T000000000000Z" in said
+    assert main.main(["live", "--profile", "paper-top50-local"]) == 2
+    assert "not a live profile" in " ".join(capsys.readouterr().err.split())
+    assert main.main(["kill", "--profile", "live-local", "--resume", "live-local-20260101T000000000000Z"]) == 2
+
+
+def test_a_live_resume_without_arming_refuses_with_exit_6_before_reading_anything(monkeypatch, tmp_path, capsys):
+    for var in ("ARB_LIVE_ACK", "ARB_LIVE_ARMED_AT"):
+        monkeypatch.delenv(var, raising=False)
+    assert main.main(["live", "--resume", "live-local-20260101T000000000000Z", "--no-progress",
+                      "--out", str(tmp_path)]) == 6
+    said = capsys.readouterr()
+    assert "ARB_LIVE_ARMED_AT is not set" in " ".join((said.out + said.err).split())
+    assert not any(tmp_path.iterdir())
