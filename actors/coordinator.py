@@ -10,6 +10,7 @@ from typing import Any
 
 import ray
 
+from actors.book_channel import serves_books
 from actors.persistence import Persist, snapshotter
 from actors.reporting import DeskReporter
 from actors.telemetry import Telemetry
@@ -118,6 +119,7 @@ class DeskHost:
 
 
 @ray.remote(num_cpus=0)
+@serves_books
 class PortfolioRiskCoordinator(DeskHost):
     """Holds the PaperDesk (domain Portfolio + fill model); strategies are reached through `routes`."""
 

@@ -1,28 +1,33 @@
 """ExchangeFeedActor: one per venue; ccxt.pro order books in, coalesced batches out (latest book per symbol wins).
 
-A Ray call costs about 0.5-1 ms, so books are not forwarded one by one: every `flush_ms` each sink gets
-one call with the latest book of each of its symbols that changed since the last flush. A sink still
-busy with its previous call gets nothing then: its books wait, newer ones replacing older, for the
-first flush after it is done (one call in flight per sink, so a slow sink gets bigger batches, not
-a queue of calls to work through).
+Books reach the sinks (strategy shards, coordinator) over the book channel (actors/book_channel.py), a
+direct stream per sink, not a Ray call per batch. A book schedules a flush at once, or `flush_ms`
+after the previous flush if that was sooner: the first book after a lull goes out in the next loop
+turn, a burst goes out in batches. Each sink has at most one batch in flight; while it works, its
+books wait, newer ones replacing older, and go the moment it answers (a slow sink gets bigger
+batches, not a queue). Lockstep replays (flush_ms 0) flush on the driver's word through Ray calls.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt
 import ccxt.pro as ccxtpro
 import ray
 
+from actors.book_channel import BookOutlet
 from actors.telemetry import Telemetry
 from domain.book import Book
 from domain.venues import CCXT_ID
 
 log = logging.getLogger("actors.feed")
 MAX_BACKOFF_S = 5.0
+DRAIN_S = 5.0         # at stop, how long a sink may take to handle its last batches
 STALE_S = 10.0        # real venues push a busy book many times a second; a whole connection silent this long is stalled
 # The message hash on which ccxt.pro (4.5.90) resolves a symbol's order book, by venue.
 BOOK_HASH = {"upbit": "orderbook:", "binance": "orderbook::", "binance_usdm": "orderbook::"}
@@ -93,29 +98,41 @@ class BookStream:
         return next((c for c in self.exchange.clients.values() if self.key in c.subscriptions), None)
 
 
+@dataclass
+class Sink:
+    """One destination of the feed's books: its actor, the coins it wants (None: all), the books waiting
+    for it and (real time) its book channel."""
+    handle: Any
+    wanted: frozenset[str] | None
+    held: dict[str, tuple[Book, float]] = field(default_factory=dict)
+    outlet: BookOutlet | None = None
+
+
 @ray.remote(num_cpus=0)
 class ExchangeFeedActor:
     """Watches `symbols` (coin -> ccxt symbol, from paper.universe) on `venue` through ccxt.pro and fans
-    batches out to `sinks` [(handle, coins or None)]; with `record_path` it also writes every forwarded
-    book to Parquet (what the strategies saw is what a backtest of the recording replays)."""
+    batches out to `sinks` [(handle, coins or None)], each serving a book inbox (book_channel.serves_books);
+    with `record_path` it also writes every forwarded book to Parquet (what the strategies saw is what a
+    backtest of the recording replays)."""
 
     def __init__(self, venue: str, ccxt_config: dict[str, Any], symbols: dict[str, str],
-                 sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: int = 20, record_path: str | None = None,
+                 sinks: list[tuple[Any, frozenset[str] | None]], flush_ms: float = 2, record_path: str | None = None,
                  synthetic: bool = False, telemetry: tuple[Any, Any] | None = None, stale_s: float = STALE_S):
         if venue not in CCXT_ID:
             raise ValueError(f"feed: venue {venue!r} unknown; expected one of {tuple(v.value for v in CCXT_ID)}")
-        self.venue, self.config, self.symbols, self.sinks = venue, ccxt_config, symbols, sinks
-        self.flush_s = flush_ms / 1000          # 0: no timer, the caller flushes (lockstep replays)
+        self.venue, self.config, self.symbols = venue, ccxt_config, symbols
+        self.sinks = [Sink(handle, wanted) for handle, wanted in sinks]
+        self.flush_s = flush_ms / 1000          # 0: the caller flushes (lockstep replays)
         self.stale_s = stale_s                  # a connection silent this long is cut (0: never; lockstep: never)
+        self.timer: asyncio.TimerHandle | None = None
+        self.next_flush = 0.0                   # monotonic time before which no flush starts
         self.updated_at: dict[str, float] = {}  # coin -> monotonic time of its newest book
         self.latest: dict[str, tuple[Book, float]] = {}
         self.seen_ts: dict[str, int] = {}       # coin -> venue time of the newest book received
         self.heard: set[str] = set()            # coins whose stream has answered at all (snapshot included)
         self.staged: dict[str, tuple[Book, float]] = {}
-        self.held: list[dict[str, tuple[Book, float]]] = [{} for _ in sinks]   # per sink: waiting for it
-        self.busy: list[Any] = [None] * len(sinks)     # per sink: the ref of its call in flight
-        self.counts = {"updates": 0, "batches": 0, "calls": 0, "deferred": 0, "resyncs": 0, "reconnects": 0,
-                       "malformed": 0, "unstamped": 0, "stale": 0}
+        self.counts = {"updates": 0, "batches": 0, "sends": 0, "deferred": 0, "resyncs": 0, "reconnects": 0,
+                       "malformed": 0, "unstamped": 0, "stale": 0, "sink_lost": 0}
         self.exchange = None
         self.streams: dict[str, BookStream] = {}
         self.tasks: list[asyncio.Task] = []
@@ -129,12 +146,21 @@ class ExchangeFeedActor:
     async def start(self) -> None:
         self.exchange = getattr(ccxtpro, CCXT_ID[self.venue])(exchange_config(self.config))
         await self.exchange.load_markets()
+        await self._open_channels()
         self.streams = {c: BookStream(self.exchange, self.venue, s) for c, s in self.symbols.items()}
         self.tasks = [asyncio.create_task(self._watch(c, s)) for c, s in self.symbols.items()]
-        if self.flush_s > 0:
-            self.tasks.append(asyncio.create_task(self._flush_loop()))
-            if self.stale_s > 0:
-                self.tasks.append(asyncio.create_task(self._cut_stale()))
+        if self.flush_s > 0 and self.stale_s > 0:
+            self.tasks.append(asyncio.create_task(self._cut_stale()))
+
+    async def _open_channels(self) -> None:
+        """Real time: connect a book channel to every sink without one (lockstep sends through Ray)."""
+        if self.flush_s <= 0:
+            return
+        fresh = [s for s in self.sinks if s.outlet is None]
+        addresses = await asyncio.gather(*[s.handle.book_inbox.remote() for s in fresh])
+        for sink, address in zip(fresh, addresses):
+            sink.outlet = BookOutlet(tuple(address), functools.partial(self._acked, sink))
+        await asyncio.gather(*[s.outlet.connect() for s in fresh])
 
     async def _cut_stale(self) -> None:
         """A connection none of whose books moved for stale_s is cut, so its streams reconnect and
@@ -179,6 +205,7 @@ class ExchangeFeedActor:
                 self.counts["updates"] += 1
                 if self.telemetry is not None:
                     self.telemetry.inc("book_updates", venue=self.venue)
+                self._flush_soon()
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -206,17 +233,27 @@ class ExchangeFeedActor:
         if self.telemetry is not None:
             self.telemetry.alert(severity, kind, message, symbol=coin)
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_s)
-            self.flush()
+    def _flush_soon(self) -> None:
+        """Real time: flush in the next loop turn (books read in this one go together), or when
+        flush_ms since the last flush is up."""
+        if self.flush_s > 0 and self.timer is None:
+            delay = max(0.0, self.next_flush - time.monotonic())
+            self.timer = asyncio.get_running_loop().call_later(delay, self._timed_flush)
 
-    def flush(self, force: bool = False) -> int:
-        """Send each sink not busy with its last call the latest books of its symbols, with the oldest
-        receive time (for latency); a busy sink's books wait for a later flush (`force`: send anyway)."""
+    def _timed_flush(self) -> None:
+        self.timer = None
+        self.next_flush = time.monotonic() + self.flush_s
+        self.flush()
+
+    def flush(self) -> int:
+        """Hand each sink the latest books of its symbols; a sink with a batch in flight gets them
+        when it answers. Returns how many books the batch had."""
         batch = self._take()
-        self._hold(batch)
-        self._send_held(force)
+        for sink in self.sinks:
+            if batch:
+                sink.held.update(_part(batch, sink.wanted))
+            if sink.held:
+                self._offer(sink)
         return len(batch)
 
     def _take(self) -> dict[str, tuple[Book, float]]:
@@ -227,51 +264,51 @@ class ExchangeFeedActor:
                 self.recorder.extend(b for b, _ in batch.values())
         return batch
 
-    def _hold(self, batch: dict[str, tuple[Book, float]]) -> None:
-        """Add the batch to what each sink waits for (a coin's newer book replaces the one held)."""
-        if not batch:
-            return
-        for held, (_, wanted) in zip(self.held, self.sinks):
-            held.update(_part(batch, wanted))
+    def _offer(self, sink: Sink) -> None:
+        """Send the sink what it holds if its channel is free; else the books wait for its answer
+        (or, with its channel lost, for a reconnect or a new sink from set_sinks)."""
+        outlet = sink.outlet
+        if outlet is None:                  # lockstep: the driver waits on the call
+            held, sink.held = sink.held, {}
+            self._call(sink.handle, held)
+        elif outlet.ready:
+            held, sink.held = sink.held, {}
+            self.counts["sends"] += 1
+            outlet.send([b for b, _ in held.values()], min(t for _, t in held.values()))
+        else:
+            self.counts["deferred"] += 1
+            if outlet.writer is None:
+                outlet.reconnect_soon(0.5)
 
-    def _send_held(self, force: bool) -> None:
-        waiting = [i for i, held in enumerate(self.held) if held]
-        idle = set(waiting) if force else self._idle(waiting)
-        for i in waiting:
-            if i in idle:
-                held, self.held[i] = self.held[i], {}
-                self.busy[i] = self._call(self.sinks[i][0], held)
-            else:
-                self.counts["deferred"] += 1
-
-    def _idle(self, sinks: list[int]) -> set[int]:
-        """Those of `sinks` with no call in flight (one ray.wait for all, ~30 us; a call costs ~300)."""
-        refs = {self.busy[i]: i for i in sinks if self.busy[i] is not None}
-        idle = {i for i in sinks if self.busy[i] is None}
-        if refs:
-            done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0, fetch_local=False)
-            idle.update(refs[r] for r in done)
-        return idle
+    def _acked(self, sink: Sink) -> None:
+        """The sink handled its batch: what it held meanwhile goes now."""
+        if sink.held:
+            self._offer(sink)
 
     def _call(self, handle: Any, part: dict[str, tuple[Book, float]]) -> Any:
-        self.counts["calls"] += 1
+        self.counts["sends"] += 1
         return handle.on_books.remote([b for b, _ in part.values()], min(t for _, t in part.values()))
 
-    def _send(self, batch: dict[str, tuple[Book, float]], sinks) -> list:
-        """Lockstep: every sink gets its part now (the caller waits on the refs)."""
-        parts = [(handle, _part(batch, wanted)) for handle, wanted in sinks]
+    def _send(self, batch: dict[str, tuple[Book, float]], sinks: list[Sink]) -> list:
+        """Lockstep: every sink gets its part now through Ray (the caller waits on the refs)."""
+        parts = [(s.handle, _part(batch, s.wanted)) for s in sinks]
         return [self._call(handle, part) for handle, part in parts if part]
 
-    def set_sinks(self, sinks: list[tuple[Any, frozenset[str] | None]],
-                  telemetry: tuple[Any, Any] | None = None) -> None:
+    async def set_sinks(self, sinks: list[tuple[Any, frozenset[str] | None]],
+                        telemetry: tuple[Any, Any] | None = None) -> None:
         """After a restart elsewhere: the current coordinator and strategy handles (and telemetry sinks).
-        Books held for a sink go to the new sink of the same symbols; no call is in flight to a new one."""
-        held = {wanted: h for (_, wanted), h in zip(self.sinks, self.held)}
-        self.sinks = sinks
-        self.held = [dict(held.get(wanted, {})) for _, wanted in sinks]
-        self.busy = [None] * len(sinks)
+        Books held for a sink go to the new sink of the same symbols, over a new channel."""
+        held = {s.wanted: s.held for s in self.sinks}
+        for old in self.sinks:
+            if old.outlet is not None:
+                self.counts["sink_lost"] += old.outlet.lost
+                await old.outlet.close()
+        self.sinks = [Sink(handle, wanted, dict(held.get(wanted, {}))) for handle, wanted in sinks]
         if self.telemetry is not None:
             self.telemetry.retarget(telemetry)
+        if self.exchange is not None and self.flush_s > 0:    # started in real time: connect now, send what waits
+            await self._open_channels()
+            self.flush()
 
     def seen(self) -> dict[str, int]:
         """coin -> venue time of the newest book received (lockstep: has the instant arrived?)."""
@@ -285,8 +322,8 @@ class ExchangeFeedActor:
         """Lockstep: forget the priming books, so none is forwarded ahead of its instant."""
         self.latest.clear()
         self.seen_ts.clear()
-        for held in self.held:
-            held.clear()
+        for sink in self.sinks:
+            sink.held.clear()
 
     def flush_phase(self, phase: int) -> list:
         """Lockstep flush in two phases, returning the calls' refs for the caller to wait on: phase 0 sends
@@ -298,11 +335,20 @@ class ExchangeFeedActor:
         return self._send(staged, self.sinks[1:])
 
     async def stop(self) -> dict[str, int]:
-        """Stop watching, send what is left, close the connection; return the counters."""
+        """Stop watching, send what is left and wait for the sinks to handle it, close the connections;
+        return the counters."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.flush(force=True)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        outlets = [s.outlet for s in self.sinks if s.outlet is not None]
+        await asyncio.gather(*[o.drained(DRAIN_S) for o in outlets])
+        self.flush()
+        await asyncio.gather(*[o.drained(DRAIN_S) for o in outlets])
+        for outlet in outlets:
+            await outlet.close()
         if self.recorder is not None:
             self.recorder.close()
         if self.telemetry is not None:
@@ -312,4 +358,5 @@ class ExchangeFeedActor:
         return self.stats()
 
     def stats(self) -> dict[str, int]:
-        return {**self.counts, "watches": sum(s.watches for s in self.streams.values())}
+        lost = self.counts["sink_lost"] + sum(s.outlet.lost for s in self.sinks if s.outlet is not None)
+        return {**self.counts, "sink_lost": lost, "watches": sum(s.watches for s in self.streams.values())}

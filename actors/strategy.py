@@ -6,6 +6,7 @@ from typing import Any
 
 import ray
 
+from actors.book_channel import serves_books
 from actors.persistence import Persist, snapshotter
 from actors.telemetry import Telemetry
 from domain.book import Book
@@ -16,6 +17,7 @@ from paper.shard import StrategyShard
 
 
 @ray.remote(num_cpus=0)
+@serves_books
 class SymbolStrategyActor:
     """One shard of symbols (one symbol when the shard size is 1)."""
 

@@ -1,7 +1,7 @@
 """Pipeline latency: the real actor pipeline on a SYNTHETIC Top100 at about 2,000 book updates/s.
 
     python -m bench.pipeline_latency [--coins 100] [--rate 2000] [--seconds 30] [--warmup 15]
-                                     [--flush-ms 20] [--shard-size 10] [--telemetry]
+                                     [--flush-ms 2] [--shard-size 10] [--telemetry]
 
 The simulator (sim/, in a child process, on 127.0.0.1) replays the synthetic generator's 1-second
 books at speed rate / books-per-step, paced from the moment the feeds are subscribed; an
@@ -10,7 +10,7 @@ SymbolStrategyActor shards and the PortfolioRiskCoordinator. Prints p50/p99 of f
 strategy decision and -> coordinator decision, CPU as % of the machine's cores and peak memory of
 this process and all its descendants (Ray's own processes and workers included; the simulator
 reported apart, it stands in for the exchanges), read from /proc, and the CPU per unit of work
-(per book, per Ray call) that stays meaningful when other load on the machine skews latencies.
+(per book, per batch received) that stays meaningful when other load on the machine skews latencies.
 The strategy runs a zero-fee, low-threshold variant so intents flow and the coordinator hop has
 samples; its PnL means nothing.
 
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import ray
 
+from actors.book_channel import serves_books
 from actors.coordinator import PortfolioRiskCoordinator
 from alerts.config import from_profile
 from config.loader import load_profile
@@ -55,6 +56,7 @@ CORES = os.cpu_count() or 1
 
 
 @ray.remote(num_cpus=0)
+@serves_books
 class TimedCoordinator(PortfolioRiskCoordinator.__ray_actor_class__):
     """The real coordinator, keeping raw samples: per intent batch (feed receive -> decision, strategy
     decision -> decision), and per book batch how late its newest book is behind the simulator's
@@ -334,7 +336,8 @@ def run(args: argparse.Namespace) -> dict:
         "sim_published_per_s": round(published / seconds),
         "feed_updates_per_s": {v: round(d["updates"] / seconds) for v, d in delta.items()},
         "feed_batches_per_s": {v: round(d["batches"] / seconds, 1) for v, d in delta.items()},
-        "ray_calls_per_s": round(sum(d["calls"] for d in delta.values()) / seconds),
+        "batches_sent_per_s": round(sum(d["sends"] for d in delta.values()) / seconds),
+        "sink_channels_lost": {v: d.get("sink_lost", 0) for v, d in delta.items()},
         "feed_deferred_per_s": {v: round(d.get("deferred", 0) / seconds, 1) for v, d in delta.items()},
         "feed_watch_calls": {v: d.get("watches", 0) for v, d in delta.items()},
         "feed_problems": {v: {k: d[k] for k in ("resyncs", "reconnects", "malformed")} for v, d in delta.items()},
@@ -349,7 +352,8 @@ def run(args: argparse.Namespace) -> dict:
         "cores": CORES,
         "cpu_pct_by_process": {k: round(v, 1) for k, v in sorted(per_label.items(), key=lambda kv: -kv[1]) if v >= 0.1},
         "cpu_pct_others_on_machine": round(others, 1),
-        "cpu_us_per_unit": _unit_costs(per_label, published / seconds, delta, seconds),
+        "cpu_us_per_unit": _unit_costs(per_label, published / seconds, len(to_strategy) / seconds,
+                                       len(coord_stats["due_ms"]) / seconds),
         "peak_rss_mb": round(sampler.peak_rss_kb / 1024), "peak_pss_mb": round(sampler.peak_pss_kb / 1024),
         "simulator_peak_rss_mb": round(sampler.peak_apart_rss_kb / 1024),
         "telemetry_hop_counts": None if scraped is None else {
@@ -364,21 +368,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _unit_costs(per_label: dict[str, float], published_per_s: float, delta: dict, seconds: float) -> dict:
+def _unit_costs(per_label: dict[str, float], published_per_s: float, strategy_batches_per_s: float,
+                coordinator_batches_per_s: float) -> dict:
     """CPU microseconds per unit of work: what stays true when other load changes the latencies.
 
     Per book published (feeds: ccxt parsing and conversion; simulator: encoding and sending, valid
-    while the feeds keep up), per Ray call received (strategies, coordinator).
+    while the feeds keep up), per batch of books received (strategies, coordinator).
     """
     def us(label: str, per_s: float) -> float | None:
         share = per_label.get(label, 0.0) / 100 * CORES
         return round(share / per_s * 1e6) if per_s else None
-    batches = sum(d["batches"] for d in delta.values()) / seconds      # the coordinator gets one per feed flush
-    strategy_calls = sum(d["calls"] for d in delta.values()) / seconds - batches
     return {"feed_per_book": us("ray::ExchangeFeedActor", published_per_s),
             "simulator_per_book": us("simulator (the exchanges)", published_per_s),
-            "strategy_per_call": us("ray::SymbolStrategyActor", strategy_calls),
-            "coordinator_per_call": us("ray::TimedCoordinator", batches)}
+            "strategy_per_batch": us("ray::SymbolStrategyActor", strategy_batches_per_s),
+            "coordinator_per_batch": us("ray::TimedCoordinator", coordinator_batches_per_s)}
 
 
 def _summary(values: list[float]) -> dict:
@@ -396,8 +399,9 @@ def report(r: dict) -> None:
     print(f"window {r['window_s']} s after warm-up; 1-min load average at start {r['load_avg_1m_at_start']:.2f} "
           f"(others' processes used {r['cpu_pct_others_on_machine']}% of the {r['cores']} cores meanwhile)")
     print(f"feeds: updates/s {r['feed_updates_per_s']}, batches/s {r['feed_batches_per_s']}, "
-          f"Ray calls/s from the feeds {r['ray_calls_per_s']:,}, problems {r['feed_problems']}")
-    print(f"  calls held back per second while the sink was busy {r['feed_deferred_per_s']}; "
+          f"batches sent/s over the book channels {r['batches_sent_per_s']:,}, problems {r['feed_problems']}, "
+          f"sink channels lost {r['sink_channels_lost']}")
+    print(f"  flushes held back per second while the sink was busy {r['feed_deferred_per_s']}; "
           f"watch_order_book calls in the window {r['feed_watch_calls']} (the rest of the updates waited on "
           f"ccxt's future directly)")
     for key, name in (("feed_to_strategy_ms", "feed receive -> strategy decision (oldest book of each batch)"),
@@ -436,16 +440,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=2000.0, help="book updates per second offered, all venues")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window")
     ap.add_argument("--warmup", type=float, default=15.0, help="subscriptions, REST snapshots, first batches")
-    ap.add_argument("--flush-ms", type=int, default=20, help="the feeds' coalescing interval")
+    ap.add_argument("--flush-ms", type=float, default=2, help="the feeds' least time between two flushes")
     ap.add_argument("--shard-size", type=int, default=10, help="symbols per strategy actor")
     ap.add_argument("--levels", type=int, default=20, help="book levels per side the generator makes (<= 20); "
                     "every level changes every step, so a Binance diff carries all of them")
     ap.add_argument("--telemetry", action="store_true",
                     help="run with a MetricsActor and an AlertDispatcherActor, every actor reporting through Telemetry")
     args = ap.parse_args(argv)
-    if not 1 <= args.coins <= 100 or args.rate <= 0 or args.seconds <= 0 or args.flush_ms < 1 \
+    if not 1 <= args.coins <= 100 or args.rate <= 0 or args.seconds <= 0 or args.flush_ms <= 0 \
             or not 1 <= args.levels <= 20:
-        ap.error("need 1 <= --coins <= 100, --rate > 0, --seconds > 0, --flush-ms >= 1, 1 <= --levels <= 20")
+        ap.error("need 1 <= --coins <= 100, --rate > 0, --seconds > 0, --flush-ms > 0, 1 <= --levels <= 20")
     if ray.is_initialized():
         ap.error("run this as its own process: it measures the Ray processes it starts")
     report(run(args))

@@ -55,7 +55,7 @@ class ActorGraph:
 
 
 def start(params, universe: Universe, balances: dict, ccxt_configs: dict[str, dict], *, shard_size: int = 10,
-          flush_ms: int = 20, record_dir: Path | None = None, synthetic: bool = False,
+          flush_ms: float = 2, record_dir: Path | None = None, synthetic: bool = False,
           clocked: bool = False, tag: str = "", alerts_config: Any = None, alerts_dir: Path | None = None,
           metrics_port: int = 0, coordinator_cls: Any = None, coordinator_kwargs: dict | None = None,
           persist: Persist | None = None, policy: Any = None, store_url: str | None = None,
