@@ -15,7 +15,9 @@ def dec(x: float | None) -> str | None:
     """A float as the venue prints it: plain decimal, no exponent, no float noise."""
     if x is None:
         return None
-    text = format(Decimal(repr(float(x))), "f")
+    text = repr(float(x))
+    if "e" in text or not text[-1].isdigit():   # exponent (or inf/nan): Decimal spells it out
+        text = format(Decimal(text), "f")
     return text[:-2] if text.endswith(".0") else text
 
 
