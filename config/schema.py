@@ -231,6 +231,14 @@ class Metrics(Section):
     port: int = Field(9108, ge=0, le=65535, description="0 = off")
 
 
+class Actors(Section):
+    """How a paper or live run cuts its actor graph (paper/graph.py)."""
+
+    symbols_per_strategy: int = Field(25, ge=1, le=200, description="symbols one SymbolStrategyActor hosts "
+                                      "(1: an actor per symbol; fewer, bigger actors cost less CPU on few cores)")
+    flush_ms: float = Field(2, gt=0, le=1000, description="least time between two flushes of a feed's books")
+
+
 class Live(Section):
     """Live-only arming inputs and caps; live/arming.py checks them against the environment."""
 
@@ -272,6 +280,7 @@ class Profile(Section):
     outputs: Outputs = Field(default_factory=Outputs)
     alerts: Alerts = Field(default_factory=Alerts)
     metrics: Metrics = Field(default_factory=Metrics)
+    actors: Actors = Field(default_factory=Actors)
     live: Live | None = None
 
     def symbols(self) -> tuple[Symbol, ...] | None:

@@ -198,10 +198,11 @@ def write_results(out_dir: Path, kpi: dict, desk) -> None:
 
 
 def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed: float = 1.0, seed: int = 7,
-              shard_size: int = 10, stop: threading.Event | None = None, flush_ms: int = 20,
+              shard_size: int | None = None, stop: threading.Event | None = None, flush_ms: float | None = None,
               handle_signals: bool = False, record_dir: Path | None = None, live_table: bool = False,
               resume: str | None = None) -> dict:
-    """Run the actors until `duration_s` or `stop`; return the KPI document.
+    """Run the actors until `duration_s` or `stop`; return the KPI document. `shard_size` and `flush_ms`
+    default to the profile's `actors` section.
 
     `resume` (a run id): the run was killed; every actor restores from its Redis snapshot, the same
     run id and output directory go on, and its KPI totals continue."""
@@ -211,6 +212,8 @@ def run_paper(profile, duration_s: float, *, out_root: Path | None = None, speed
     if local and profile.strategy.hedge == "perp":
         raise ValueError(f"run_paper: profile {profile.name}: the synthetic generator has no USDT-M books; "
                          "use strategy.hedge: inventory")
+    shard_size = shard_size or profile.actors.symbols_per_strategy
+    flush_ms = flush_ms or profile.actors.flush_ms
     started = time.time()
     stop = stop or threading.Event()
     run_id = resume or f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
