@@ -117,11 +117,9 @@ def serves_books(cls: type) -> type:
                 self._book_inbox = BookInbox(on_loop, _node_ip())
             return self._book_inbox.address
     else:
-        lock = getattr(cls, "_book_lock", None) or threading.RLock()   # a subclass shares its base's
-        cls._book_lock = lock
         for name, method in _public_methods(cls):
-            if not getattr(method, "_book_locked", False):
-                setattr(cls, name, _locked(method, lock))
+            if not getattr(method, "_book_locked", False):     # a subclass of a served class: done
+                setattr(cls, name, _locked(method))
 
         def book_inbox(self) -> tuple[str, int]:
             if getattr(self, "_book_inbox", None) is None:
@@ -140,11 +138,23 @@ def _public_methods(cls: type) -> list[tuple[str, Callable]]:
     return list(seen.items())
 
 
-def _locked(method: Callable, lock: threading.RLock) -> Callable:
+_CREATING = threading.Lock()
+
+
+def _lock_of(actor: Any) -> threading.RLock:
+    """The actor instance's own lock (made on first use: a lock cannot be pickled with its class)."""
+    lock = actor.__dict__.get("_book_lock")
+    if lock is None:
+        with _CREATING:
+            lock = actor.__dict__.setdefault("_book_lock", threading.RLock())
+    return lock
+
+
+def _locked(method: Callable) -> Callable:
     @functools.wraps(method)
-    def call(*args, **kwargs):
-        with lock:
-            return method(*args, **kwargs)
+    def call(self, *args, **kwargs):
+        with _lock_of(self):
+            return method(self, *args, **kwargs)
     call._book_locked = True
     return call
 
