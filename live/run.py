@@ -107,7 +107,7 @@ def live_fields(desk) -> dict:
 
 def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, stop: threading.Event | None = None,
              handle_signals: bool = False, env: Mapping[str, str] | None = None, kill: threading.Event | None = None,
-             options: LiveOptions | None = None, shard_size: int = 10, flush_ms: int = 20,
+             options: LiveOptions | None = None, shard_size: int | None = None, flush_ms: float | None = None,
              live_table: bool = False, resume: str | None = None) -> dict:
     """Trade live until `duration_s`, `stop` or `kill`; return the KPI document (mode "live").
 
@@ -123,6 +123,8 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
         raise ValueError(f"run_live: profile {profile.name} has mode {profile.mode!r}, expected 'live'")
     env = os.environ if env is None else env
     options = options or LiveOptions.from_profile(profile.live)
+    shard_size = shard_size or profile.actors.symbols_per_strategy
+    flush_ms = flush_ms or profile.actors.flush_ms
     started = life_started = time.time()
     arming = arm(profile, env)                   # a resume is a live start: armed afresh, first
     known, resumes = KnownState(), 0
@@ -185,7 +187,7 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
 
 
 def _start_actors(profile, params, universe: Universe, configs: dict, run_id: str, arming: dict,
-                  options: LiveOptions, shard_size: int, flush_ms: int, resume: bool,
+                  options: LiveOptions, shard_size: int, flush_ms: float, resume: bool,
                   started_ms: int) -> graph.ActorGraph:
     """graph.start with the LiveCoordinator; a refused start leaves none of the run's actors behind."""
     from actors.live_coordinator import LiveCoordinator, LiveStartRefused
