@@ -28,15 +28,21 @@ from domain.venues import CCXT_ID
 log = logging.getLogger("actors.feed")
 MAX_BACKOFF_S = 5.0
 DRAIN_S = 5.0         # at stop, how long a sink may take to handle its last batches
+# Levels a side a Book keeps: strategy.depth_levels is at most 50. ccxt.pro keeps the whole Binance book
+# (a 1,000-level REST snapshot plus every diff): converting and shipping all of it on every update would
+# cost the feed and every sink ~20x what the top 50 do, for levels no decision or fill reaches.
+BOOK_LEVELS = 50
 STALE_S = 10.0        # real venues push a busy book many times a second; a whole connection silent this long is stalled
 # The message hash on which ccxt.pro (4.5.90) resolves a symbol's order book, by venue.
 BOOK_HASH = {"upbit": "orderbook:", "binance": "orderbook::", "binance_usdm": "orderbook::"}
 
 
 def book_from_ccxt(venue: str, coin: str, ob: dict) -> Book:
-    """Convert a ccxt order book to a domain Book at the edge; raises ValueError naming venue and coin."""
+    """Convert the top BOOK_LEVELS of a ccxt order book to a domain Book at the edge; raises ValueError
+    naming venue and coin."""
     try:
-        return Book(venue, coin, int(ob["timestamp"]), _levels(ob["bids"]), _levels(ob["asks"])).validate()
+        return Book(venue, coin, int(ob["timestamp"]), _levels(ob["bids"][:BOOK_LEVELS]),
+                    _levels(ob["asks"][:BOOK_LEVELS])).validate()
     except (KeyError, IndexError, TypeError, ValueError) as err:
         raise ValueError(f"feed {venue} {coin}: malformed order book ({err})") from err
 

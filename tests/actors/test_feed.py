@@ -9,7 +9,7 @@ import pytest
 import ray
 
 from actors.book_channel import serves_books
-from actors.feed import ExchangeFeedActor, exchange_config
+from actors.feed import BOOK_LEVELS, ExchangeFeedActor, book_from_ccxt, exchange_config
 from marketdata.synthetic import SyntheticConfig, SyntheticMarket
 from sim import SimThread, ccxt_overrides
 from tests.support.polling import poll
@@ -118,6 +118,19 @@ def test_a_busy_sink_gets_fewer_batches_and_every_coins_newest_book(ray_cluster)
     assert stats["deferred"] > 0
     assert slow_calls < quick_calls / 2, (slow_calls, quick_calls)
     assert stats["sends"] == quick_calls + slow_calls
+
+
+def test_a_deep_ccxt_book_becomes_a_book_of_its_best_levels_and_strategies_never_need_more():
+    """ccxt.pro keeps the whole Binance book (a 1,000-level snapshot and every diff since): the feed
+    converts and ships the best BOOK_LEVELS a side, which covers the deepest walk a profile may ask."""
+    from config.schema import Strategy
+    bids = [[100.0 - i * 0.01, 1.0 + i, 3] for i in range(1000)]     # ccxt levels may carry an order count
+    asks = [[100.01 + i * 0.01, 2.0, 1] for i in range(1000)]
+    book = book_from_ccxt("binance", "BTC", {"timestamp": 1_700_000_000_000, "bids": bids, "asks": asks})
+    assert len(book.bids) == len(book.asks) == BOOK_LEVELS
+    assert book.bids[0] == (100.0, 1.0) and book.bids[-1] == (bids[BOOK_LEVELS - 1][0], bids[BOOK_LEVELS - 1][1])
+    deepest = max(m.le for m in Strategy.model_fields["depth_levels"].metadata if hasattr(m, "le"))
+    assert deepest <= BOOK_LEVELS
 
 
 def test_feed_config_turns_frame_compression_off_unless_asked():
