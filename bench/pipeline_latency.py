@@ -229,12 +229,15 @@ def trading_profile(coins: int):
                                                         "cooldown_ms": 10_000})})
 
 
-def _simulator(conn, coins: int, days: float, seed: int, speed: float, levels: int) -> None:
+def _simulator(conn, coins: int, days: float, seed: int, speed: float, levels: int, nice: int) -> None:
     """Child process: the simulator on 127.0.0.1, first step published (REST snapshots exist), paced on "go".
 
     Its own process, so the exchange it stands in for neither competes for the driver's GIL nor
-    hides in the figures of the system under test.
+    hides in the figures of the system under test. `nice` lowers its CPU priority: the exchanges are
+    not on the trader's machine, so their encoding should not preempt the pipeline being measured
+    (the published rate is printed, so a starved simulator shows).
     """
+    os.nice(nice)
     market = SyntheticMarket(SyntheticConfig(coins=coins, days=days, seed=seed, levels=levels))
     sim = SimThread(market.books(), markets={"upbit": (*market.coins, FX_SYMBOL), "binance": tuple(market.coins),
                                              "binance_usdm": ()})
@@ -259,10 +262,10 @@ def _simulator(conn, coins: int, days: float, seed: int, speed: float, levels: i
 class SimProcess:
     """Drives _simulator over a pipe."""
 
-    def __init__(self, coins: int, days: float, seed: int, speed: float, levels: int):
+    def __init__(self, coins: int, days: float, seed: int, speed: float, levels: int, nice: int):
         ctx = multiprocessing.get_context("spawn")      # no fork of a process that holds threads
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_simulator, args=(child, coins, days, seed, speed, levels), daemon=True)
+        self.process = ctx.Process(target=_simulator, args=(child, coins, days, seed, speed, levels, nice), daemon=True)
         self.process.start()
         self.info = self.conn.recv()
 
@@ -283,7 +286,8 @@ def run(args: argparse.Namespace) -> dict:
     speed = args.rate / books_per_step           # the generator's cadence is 1 s
     sampler = TreeSampler(os.getpid()).start()
     with ExitStack() as stack:
-        sim = SimProcess(args.coins, ((args.warmup + args.seconds + 60) * speed + 60) / 86_400, 7, speed, args.levels)
+        sim = SimProcess(args.coins, ((args.warmup + args.seconds + 60) * speed + 60) / 86_400, 7, speed, args.levels,
+                         args.sim_nice)
         stack.callback(sim.stop)
         sampler.labels[sim.process.pid] = "simulator (the exchanges)"
         sampler.apart.add(sim.process.pid)
@@ -331,6 +335,7 @@ def run(args: argparse.Namespace) -> dict:
     delta = {v: {k: feed1[v][k] - feed0[v][k] for k in feed1[v]} for v in feeds}
     return {
         "coins": len(universe.coins), "excluded": universe.excluded, "speed": round(speed, 3), "levels": args.levels,
+        "sim_nice": args.sim_nice,
         "flush_ms": args.flush_ms, "shard_size": args.shard_size, "strategy_actors": len(strategies),
         "telemetry": args.telemetry, "window_s": seconds, "load_avg_1m_at_start": load0,
         "sim_published_per_s": round(published / seconds),
@@ -394,7 +399,7 @@ def _summary(values: list[float]) -> dict:
 def report(r: dict) -> None:
     t = TARGETS
     print(f"SYNTHETIC Top{r['coins']} ({r['levels']} levels a side) on the local simulator (loopback), speed {r['speed']}: "
-          f"{r['sim_published_per_s']:,} book updates/s published; flush_ms {r['flush_ms']}, "
+          f"{r['sim_published_per_s']:,} book updates/s published (simulator at nice {r['sim_nice']}); flush_ms {r['flush_ms']}, "
           f"{r['strategy_actors']} strategy actors of {r['shard_size']} symbols, telemetry {'on' if r['telemetry'] else 'off'}")
     print(f"window {r['window_s']} s after warm-up; 1-min load average at start {r['load_avg_1m_at_start']:.2f} "
           f"(others' processes used {r['cpu_pct_others_on_machine']}% of the {r['cores']} cores meanwhile)")
@@ -444,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard-size", type=int, default=10, help="symbols per strategy actor")
     ap.add_argument("--levels", type=int, default=20, help="book levels per side the generator makes (<= 20); "
                     "every level changes every step, so a Binance diff carries all of them")
+    ap.add_argument("--sim-nice", type=int, default=10, help="the simulator's niceness (0: same CPU priority "
+                    "as the pipeline; the exchanges are not on the trader's machine)")
     ap.add_argument("--telemetry", action="store_true",
                     help="run with a MetricsActor and an AlertDispatcherActor, every actor reporting through Telemetry")
     args = ap.parse_args(argv)
