@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from domain.book import Book
 from domain.fills import fill_for
 from domain.ledger import ZERO, dec
 from domain.orders import Fill, Order, OrderIntent, Purpose
 from domain.portfolio import ExternalBooking, Outcome
-from domain.premium import NoFxRate
+from domain.premium import FxQuote, NoFxRate
 from domain.venues import Venue
 from live.errors import OrderRejected, OrderRuleError, VenueAuthError, VenueError, VenueUnavailable
 from live.redact import redact
@@ -31,6 +32,11 @@ from paper.desk import News, PaperDesk
 
 AUTO_KILL = ("stuck_leg", "daily_loss")   # breaches that engage the kill switch by themselves
 BALANCE_TOLERANCE = 1e-6   # absolute: float venue amounts against the ledger's 1e-8 Decimals
+STUCK_RECONCILES = 3       # reconciles an order may stay unresolved before a P1 asks a person to look
+
+
+class NotBookable(RuntimeError):
+    """A venue's word on an order that the desk cannot book yet (no book of its coin, no FX rate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +108,8 @@ class LiveDesk(PaperDesk):
                              f"venues given: {sorted(v.value for v in venues)}")
         self.venues = dict(venues)
         self.order_style, self.band_bps = order_style, band_bps
-        self.unresolved: dict[str, Order] = {}          # order id -> order whose fate is unknown
+        self.unresolved: dict[str, Order] = {}          # order id -> order whose outcome is not booked yet
+        self.unresolved_misses: dict[str, int] = {}     # order id -> reconciles that could not settle it
         self.sent: dict[str, str] = {}                  # order id -> client id, every order sent
         self.fee_shift: dict[tuple[str, str], Decimal] = {}  # what venue balances differ by, by design
         self._tasks: set[asyncio.Task] = set()
@@ -299,7 +306,7 @@ class LiveDesk(PaperDesk):
             result = await venue.place(request)
         except (OrderRuleError, OrderRejected, VenueAuthError) as exc:   # nothing was placed
             self.alert("P1", "order_refused", f"order {order.order_id} refused: {redact(exc)}", order.symbol)
-            self._book(order, None)
+            self._settle(order, None)
             return
         except (VenueUnavailable, VenueError) as exc:                     # fate unknown: never resend
             self.unresolved[order.order_id] = order
@@ -308,7 +315,17 @@ class LiveDesk(PaperDesk):
                         f"{redact(exc)}", order.symbol)
             return
         self.portfolio.risk.degraded_venues.discard(order.venue)
-        self._book(order, result)
+        self._settle(order, result)
+
+    def _settle(self, order: Order, result: VenueOrder | None) -> None:
+        """Book the venue's final word; one that cannot be booked yet waits in `unresolved`, where
+        reconcile asks the venue again by client id and books it."""
+        try:
+            self._book(order, result)
+        except NotBookable as exc:
+            self.unresolved[order.order_id] = order
+            self.alert("P1", "order_unbooked", f"order {order.order_id} done on {order.venue} but not booked: "
+                        f"{exc}; reconcile books it", order.symbol)
 
     def _check_cap(self, order: Order) -> None:
         """Backstop of the per-order cap on every entry leg, whatever sized it."""
@@ -320,16 +337,28 @@ class LiveDesk(PaperDesk):
                                               f"cap {self.max_order_krw:,.0f} KRW")
 
     def _book(self, order: Order, result: VenueOrder | None) -> None:
-        """One domain Fill for one finished venue order (qty 0 when it filled nothing or was refused)."""
+        """One domain Fill for one finished venue order (qty 0 when it filled nothing or was refused).
+        Raises NotBookable before it changes anything, so the caller may keep the order and try again."""
+        upbit, binance, fx = self._booking_inputs(order)
         fill = self.fill_of(order, result)
+        if self.keep_fills:
+            self.trace.fills.append(fill)
+        outcome = self.portfolio.on_fill(fill, fx, upbit, binance)
         if result is not None:
             self._shift_fees(order.venue, order.symbol, result.fee_coin, result.average, result.fee_other,
                              f"order {order.order_id}")
-        if self.keep_fills:
-            self.trace.fills.append(fill)
-        upbit = self.books[(Venue.UPBIT.value, order.symbol)]
-        binance = self.books[(self.bn_venue, order.symbol)]
-        self._handle(self.portfolio.on_fill(fill, self.fx(), upbit, binance), order.symbol)
+        self._handle(outcome, order.symbol)
+
+    def _booking_inputs(self, order: Order) -> tuple[Book, Book, FxQuote]:
+        """Both venues' books of the order's coin and the FX rate, which booking its fill needs."""
+        missing = [v for v in (Venue.UPBIT.value, self.bn_venue) if (v, order.symbol) not in self.books]
+        if missing:
+            raise NotBookable(f"no {', '.join(missing)} book of {order.symbol} yet")
+        try:
+            fx = self.fx()
+        except NoFxRate as exc:
+            raise NotBookable(str(exc)) from None
+        return self.books[(Venue.UPBIT.value, order.symbol)], self.books[(self.bn_venue, order.symbol)], fx
 
     def _shift_fees(self, venue: str, coin: str, fee_coin: float, price: float,
                     fee_other: tuple[tuple[str, float], ...], what: str) -> None:
@@ -358,7 +387,10 @@ class LiveDesk(PaperDesk):
 
     # ---- reconcile ----
     async def reconcile(self) -> ReconcileReport:
-        """Settle unresolved orders by client id, then compare open orders, balances and positions."""
+        """Settle unresolved orders by client id, then compare open orders, balances and positions.
+
+        An order leaves `unresolved` only once its outcome is booked; one the venue could not tell or the
+        desk could not book stays for the next reconcile, and a P1 goes out after STUCK_RECONCILES."""
         await self.drain()
         booked, errors = [], []
         for order_id, order in list(self.unresolved.items()):
@@ -369,12 +401,17 @@ class LiveDesk(PaperDesk):
                 found = await venue.lookup(order.symbol, self.sent.get(order_id) or venue.client_id(order_id))
                 if found is not None and not found.final:
                     found = await venue.cancel(order.symbol, found.order_id, found.client_id)
+                self._book(order, found)    # None: the venue never saw it (or no longer keeps it), a zero fill
             except VenueError as exc:
-                errors.append(str(redact(exc)))
+                errors.append(self._not_settled(order_id, order, str(redact(exc))))
+                continue
+            except NotBookable as exc:
+                error = f"{order.venue}: order {order_id} not booked: {exc}"
+                errors.append(self._not_settled(order_id, order, error))
                 continue
             del self.unresolved[order_id]
+            self.unresolved_misses.pop(order_id, None)
             booked.append(order_id)
-            self._book(order, found)        # None: the venue never saw it, a zero fill
         await self.drain()
         foreign, drifts, failing = [], [], set()
         for v, lv in self.venues.items():
@@ -393,6 +430,14 @@ class LiveDesk(PaperDesk):
         report = ReconcileReport(tuple(booked), tuple(self.unresolved), tuple(foreign), tuple(drifts), tuple(errors))
         self.reconcile_reports.append(report)
         return report
+
+    def _not_settled(self, order_id: str, order: Order, error: str) -> str:
+        """Count a reconcile that left `order_id` unresolved; the P1 goes out once, at STUCK_RECONCILES."""
+        misses = self.unresolved_misses[order_id] = self.unresolved_misses.get(order_id, 0) + 1
+        if misses == STUCK_RECONCILES:
+            self.alert("P1", "order_stuck", f"order {order_id} on {order.venue} unresolved after {misses} reconciles "
+                        f"(last: {error}); its fill, if any, is not in the ledger", order.symbol)
+        return error
 
     async def _drifts(self, venue: Venue, lv: LiveVenue) -> list[Drift]:
         out = []
