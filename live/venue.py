@@ -326,8 +326,7 @@ class LiveVenue:
         delay = 0.02
         while not order.final:
             if time.monotonic() > deadline:   # an IOC that hangs: take it off the book ourselves
-                order = await self.cancel(order.coin, order.order_id, order.client_id)
-                break
+                return await self.cancel(order.coin, order.order_id, order.client_id)
             if self.stream is not None and self.stream.healthy:
                 # the stream wakes us when the order is done; the REST read below is the safety net
                 await self.stream.wait(order.client_id, min(1.0, max(deadline - time.monotonic(), 0.0)))
@@ -338,7 +337,8 @@ class LiveVenue:
         return await self._with_fees(order)
 
     async def cancel(self, coin: str, order_id: str, client_id: str = "") -> VenueOrder:
-        """Cancel one order and return its final state (an order already done is returned as is)."""
+        """Cancel one order and return its final state with the fees of what it filled (an order already
+        done is returned as is): Binance's order query carries no fee, its trades do."""
         try:
             await self._call("cancel", self.exchange.cancel_order, order_id, self.symbol(coin))
         except ccxt.ExchangeError:
@@ -346,7 +346,7 @@ class LiveVenue:
         order = await self._fetch(VenueOrder(self.name, client_id, order_id, coin, Side.BUY, "open", 0, 0, 0, 0))
         if not order.final:
             raise VenueError(self.name, f"cancel {order_id}: the order is still open after the cancel")
-        return order
+        return await self._with_fees(order)
 
     # ---- parsing at the edge ----
     def _parse(self, raw: dict, coin: str, client_id: str) -> VenueOrder:
@@ -386,8 +386,12 @@ class LiveVenue:
             return order
         if self.venue is Venue.UPBIT:   # GET /v1/order carries paid_fee and the trades
             return await self._fetch(order)
-        trades = await self._call("fetch_my_trades", self.exchange.fetch_my_trades, self.symbol(order.coin),
-                                  None, None, {"orderId": order.order_id})
+        try:
+            trades = await self._call("fetch_my_trades", self.exchange.fetch_my_trades, self.symbol(order.coin),
+                                      None, None, {"orderId": order.order_id})
+        except ccxt.ExchangeError as exc:   # a VenueError, which lookup's and cancel's callers handle
+            raise VenueError(self.name, f"trades of order {order.client_id or order.order_id}: "
+                                        f"{type(exc).__name__}: {redact(exc)}") from None
         qty = sum(float(t["amount"]) for t in trades)
         if qty <= 0:
             return order

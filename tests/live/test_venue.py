@@ -13,7 +13,7 @@ from live.venue import PlaceRequest, check_order_rules, client_order_id
 from live.exchanges import open_exchange
 from live.order_stream import OrderStream
 from tests.live.sim_venues import SIM_RULES, live_venue, sim_keys
-from tests.sim.support import running_sim, step_venue
+from tests.sim.support import KEY, running_sim, step_venue
 
 VENUES = (Venue.UPBIT, Venue.BINANCE, Venue.BINANCE_USDM)
 FEE = {Venue.UPBIT: 0.0005, Venue.BINANCE: 0.001, Venue.BINANCE_USDM: 0.0005}
@@ -243,4 +243,25 @@ def test_the_order_stream_reports_done_orders_and_rest_confirms(data: Path, venu
                 order = await lv.place(PlaceRequest("st-1", "BTC", Side.SELL, 0.01, crossing(venue, book, Side.SELL)))
                 assert order.status == "closed" and order.filled == pytest.approx(0.01)
                 assert stream.finals_heard == 1 and stream.updates >= 2
+    run(scenario())
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_cancel_that_finds_the_order_partly_filled_returns_the_fills_fee(data: Path, venue: Venue) -> None:
+    """A sell larger than the best bid fills that level and rests the rest; cancelling it reports what
+    filled with the fee the venue charged (Binance's order query carries no fee: the trades do)."""
+    async def scenario() -> None:
+        async with running_sim(data) as sim, live_venue(sim, venue) as lv:
+            book = step_venue(sim, venue.value)
+            rules = SIM_RULES[venue]
+            price, top = rules.round_price(book.bids[0][0], "buy"), book.bids[0][1]   # down onto USDT-M's tick
+            qty = rules.round_qty(top + 10 * rules.lot_size)
+            if venue is Venue.BINANCE:
+                sim.engine.fund("binance", KEY, "BTC", qty)          # the key holds 1 BTC; the best bid more
+            resting = await lv.exchange.create_order(lv.symbol("BTC"), "limit", "sell", qty, price)
+            (accepted,) = [e for e in sim.journal("order") if e["event"] == "open"]
+            assert 0 < accepted["filled_qty"] < qty, "partly filled, still open"
+            done = await lv.cancel("BTC", resting["id"])
+            assert done.status == "canceled" and done.filled == pytest.approx(accepted["filled_qty"])
+            assert done.fee_quote == pytest.approx(accepted["fee"], rel=1e-9) and done.fee_quote > 0
     run(scenario())
