@@ -1,9 +1,9 @@
 """ExchangeFeedActor: one per venue; ccxt.pro order books in, coalesced batches out (latest book per symbol wins).
 
 Books reach the sinks (strategy shards, coordinator) over the book channel (actors/book_channel.py), a
-direct stream per sink, not a Ray call per batch. A book schedules a flush at once, or `flush_ms`
-after the previous flush if that was sooner: the first book after a lull goes out in the next loop
-turn, a burst goes out in batches. Each sink has at most one batch in flight; while it works, its
+direct stream per sink, not a Ray call per batch. A book is flushed at once, or `flush_ms` after
+the previous flush if that was sooner: the first book after a lull goes out alone, a burst goes out
+in batches. Each sink has at most one batch in flight; while it works, its
 books wait, newer ones replacing older, and go the moment it answers (a slow sink gets bigger
 batches, not a queue). Lockstep replays (flush_ms 0) flush on the driver's word through Ray calls.
 """
@@ -240,14 +240,21 @@ class ExchangeFeedActor:
             self.telemetry.alert(severity, kind, message, symbol=coin)
 
     def _flush_soon(self) -> None:
-        """Real time: flush in the next loop turn (books read in this one go together), or when
-        flush_ms since the last flush is up."""
-        if self.flush_s > 0 and self.timer is None:
-            delay = max(0.0, self.next_flush - time.monotonic())
-            self.timer = asyncio.get_running_loop().call_later(delay, self._timed_flush)
+        """Real time: flush now if flush_ms since the last flush is up, else when it is. Not in a
+        later loop turn: the turn may first run another connection's buffered frames (ccxt.pro parses
+        all of them in one callback, ~0.3 ms each), and this book would wait for all of them."""
+        if self.flush_s <= 0:
+            return
+        now = time.monotonic()
+        if now >= self.next_flush:
+            self._timed_flush()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.next_flush - now, self._timed_flush)
 
     def _timed_flush(self) -> None:
-        self.timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.next_flush = time.monotonic() + self.flush_s
         self.flush()
 
