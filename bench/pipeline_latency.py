@@ -1,7 +1,7 @@
 """Pipeline latency: the real actor pipeline on a SYNTHETIC Top100 at about 2,000 book updates/s.
 
     python -m bench.pipeline_latency [--coins 100] [--rate 2000] [--seconds 30] [--warmup 15]
-                                     [--flush-ms 2] [--shard-size 10] [--telemetry]
+                                     [--flush-ms 2] [--shard-size 50] [--sim-nice 10] [--telemetry]
 
 The simulator (sim/, in a child process, on 127.0.0.1) replays the synthetic generator's 1-second
 books at speed rate / books-per-step, paced from the moment the feeds are subscribed; an
@@ -446,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window")
     ap.add_argument("--warmup", type=float, default=15.0, help="subscriptions, REST snapshots, first batches")
     ap.add_argument("--flush-ms", type=float, default=2, help="the feeds' least time between two flushes")
-    ap.add_argument("--shard-size", type=int, default=10, help="symbols per strategy actor")
+    ap.add_argument("--shard-size", type=int, default=50, help="symbols per strategy actor (50: 2 actors for Top100, "
+                    "one per core; the profile's actors.symbols_per_strategy makes 2 for Top50)")
     ap.add_argument("--levels", type=int, default=20, help="book levels per side the generator makes (<= 20); "
                     "every level changes every step, so a Binance diff carries all of them")
     ap.add_argument("--sim-nice", type=int, default=10, help="the simulator's niceness (0: same CPU priority "
