@@ -117,6 +117,17 @@ class Ledger:
             pos.cost += signed_qty * price
         return realized
 
+    def apply_fee(self, fee_id: str, venue: str, asset: str, amount: float | Decimal) -> None:
+        """Book a fee a venue took in an asset that is not the fill's quote (Binance's BNB discount): a
+        debit of that asset on that venue, counted in `fees` under it. The fill's own `fee` leaves it out."""
+        fee = Decimal(repr(amount) if isinstance(amount, float) else str(amount))
+        if not (fee.is_finite() and fee >= 0):
+            raise ValueError(f"fee {fee_id} on {venue}: amount {amount!r} {asset} must be a finite number >= 0")
+        self._claim(fee_id)
+        fee = dec(fee)
+        self._add((venue, asset), -fee)
+        self.fees[(venue, asset)] = self.fees.get((venue, asset), ZERO) + fee
+
     def apply_funding(self, funding_id: str, coin: str, amount_usdt: Decimal) -> None:
         """Book a funding payment on the perp wallet (positive = received)."""
         self._claim(funding_id)

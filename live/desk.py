@@ -33,6 +33,9 @@ from paper.desk import News, PaperDesk
 AUTO_KILL = ("stuck_leg", "daily_loss")   # breaches that engage the kill switch by themselves
 BALANCE_TOLERANCE = 1e-6   # absolute: float venue amounts against the ledger's 1e-8 Decimals
 STUCK_RECONCILES = 3       # reconciles an order may stay unresolved before a P1 asks a person to look
+# Third assets a venue may take fees in (Binance's BNB discount): the ledger opens with their balances, so
+# a fee paid in one is booked against the venue's own figure and reconciles.
+FEE_ASSETS = {Venue.BINANCE: ("BNB",), Venue.BINANCE_USDM: ("BNB",)}
 
 
 class NotBookable(RuntimeError):
@@ -79,11 +82,13 @@ class ReconcileReport:
 
 
 async def venue_balances(venues: Mapping[Venue, LiveVenue], symbols: list[str]) -> dict[tuple[str, str], float]:
-    """Starting ledger balances read from the venues: quote cash and every traded coin (spot)."""
+    """Starting ledger balances read from the venues: quote cash, every traded coin (spot) and the assets
+    the venue may take fees in."""
     out: dict[tuple[str, str], float] = {}
     for venue, lv in venues.items():
         held = await lv.balances()
         assets = [venue.quote] + ([] if venue is Venue.BINANCE_USDM else list(symbols))
+        assets += [a for a in FEE_ASSETS.get(venue, ()) if a not in assets]
         for asset in assets:
             out[(venue.value, asset)] = held[asset].total if asset in held else 0.0
     return out
@@ -244,12 +249,11 @@ class LiveDesk(PaperDesk):
         if not fills:
             return ExternalBooking()
         executions = [self.kill_execution(kf) for kf in fills]
-        for kf in fills:
-            self._shift_fees(kf.venue.value, kf.coin, kf.fee_coin, kf.average, kf.fee_other,
-                             f"kill order {kf.order_id}")
         if self.keep_fills:
             self.trace.fills.extend(fill for _, fill in executions)
         booking = self.portfolio.close_external(executions, self.now, self.fx())
+        for kf, (_, fill) in zip(fills, executions):
+            self._book_fees(kf.venue.value, kf.coin, kf.fee_coin, kf.average, kf.fee_other, fill.fill_id)
         for rt in booking.closed:
             self._handle(Outcome(closed=rt), rt.symbol)
         return booking
@@ -345,8 +349,8 @@ class LiveDesk(PaperDesk):
             self.trace.fills.append(fill)
         outcome = self.portfolio.on_fill(fill, fx, upbit, binance)
         if result is not None:
-            self._shift_fees(order.venue, order.symbol, result.fee_coin, result.average, result.fee_other,
-                             f"order {order.order_id}")
+            self._book_fees(order.venue, order.symbol, result.fee_coin, result.average, result.fee_other,
+                            fill.fill_id)
         self._handle(outcome, order.symbol)
 
     def _booking_inputs(self, order: Order) -> tuple[Book, Book, FxQuote]:
@@ -360,16 +364,24 @@ class LiveDesk(PaperDesk):
             raise NotBookable(str(exc)) from None
         return self.books[(Venue.UPBIT.value, order.symbol)], self.books[(self.bn_venue, order.symbol)], fx
 
-    def _shift_fees(self, venue: str, coin: str, fee_coin: float, price: float,
-                    fee_other: tuple[tuple[str, float], ...], what: str) -> None:
-        """Fees the ledger books in the quote that the venue took elsewhere: a coin-paid fee moves the
-        venue's balances against ours (fee_shift); one in a third asset is only alerted."""
+    def _book_fees(self, venue: str, coin: str, fee_coin: float, price: float,
+                   fee_other: tuple[tuple[str, float], ...], fill_id: str) -> None:
+        """Fees the venue took outside the fill's quote fee. A coin-paid fee is in the fill's fee, converted:
+        it moves the venue's balances against ours (fee_shift). One in a third asset (BNB) is a debit of that
+        asset in the ledger; with no price for it, round-trip PnL leaves it out (said once per asset)."""
         if fee_coin:
             coin_key, quote_key = (venue, coin), (venue, Venue(venue).quote)
             self.fee_shift[coin_key] = self.fee_shift.get(coin_key, ZERO) - dec(fee_coin)
             self.fee_shift[quote_key] = self.fee_shift.get(quote_key, ZERO) + dec(fee_coin * price)
-        if fee_other:
-            self.alert("P3", "fee_other", f"{what} paid fees in {dict(fee_other)}: not in the ledger's fees", coin)
+        for asset, amount in fee_other:
+            if (venue, asset) not in self.ledger.balances:
+                self.alert("P2", "fee_asset", f"{venue} took a fee of {amount:g} {asset} on {fill_id}, a balance the "
+                            f"ledger did not open with: booked, but it differs from the venue's until a person "
+                            f"looks", coin)
+            elif (venue, asset) not in self.ledger.fees:
+                self.alert("P3", "fee_other", f"{venue} takes fees in {asset}: booked as {asset} in the ledger, "
+                            f"not valued in round-trip PnL or fees_paid_krw", coin)
+            self.ledger.apply_fee(f"{fill_id}:{asset}", venue, asset, amount)
 
     @staticmethod
     def fill_of(order: Order, result: VenueOrder | None) -> Fill:

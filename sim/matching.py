@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 from domain.book import Book, Levels
 from domain.venues import DEFAULT_FEES
@@ -74,6 +74,15 @@ class Account:
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class FeeInAsset:
+    """A venue that takes its fee in a third asset while the account holds enough of it (Binance's BNB
+    fee discount): the fee's quote value, converted at `quote_price` quote per unit of `asset`."""
+
+    asset: str
+    quote_price: float
+
+
 def walk_levels(levels: Levels, qty: float | None, funds: float | None, limit: float | None,
                 side: str) -> tuple[tuple[float, float], ...]:
     """Fills (price, qty) from best level outward, stopping at qty, funds, or the limit price."""
@@ -98,10 +107,17 @@ class MatchingEngine:
     """One engine per simulator: accounts per (venue, key), orders, journal of every change."""
 
     def __init__(self, journal: Journal, clock_ms: Callable[[], int],
-                 fees: dict[str, float] | None = None) -> None:
+                 fees: dict[str, float] | None = None, fee_in: Mapping[str, FeeInAsset] | None = None) -> None:
         self.journal = journal
         self.clock_ms = clock_ms
         self.fees = fees or {v.value: f for v, f in DEFAULT_FEES.items()}
+        self.fee_in = dict(fee_in or {})
+        for venue, third in self.fee_in.items():
+            if venue != "binance":
+                raise ValueError(f"sim fee_in: venue {venue!r}: only Binance spot takes fees in a third asset here")
+            if not third.quote_price > 0:
+                raise ValueError(f"sim fee_in: {venue} {third.asset}: quote_price {third.quote_price!r} "
+                                 f"must be positive")
         self.accounts: dict[tuple[str, str], Account] = {}
         self.orders: dict[tuple[str, str], SimOrder] = {}    # (venue, order_id) -> order
         self.client_ids: dict[tuple[str, str, str], str] = {}  # (venue, key, client_id) -> order_id
@@ -279,6 +295,12 @@ class MatchingEngine:
             sign = 1 if req.side == "buy" else -1
             self._change(req.venue, req.key, base, sign * qty, "fill", oid)
             self._change(req.venue, req.key, quote, -sign * quote_amt - fee, "fill", oid)
+        elif (third := self._fee_in_third_asset(req, quote_amt * fee_rate)) is not None:
+            fee, fee_asset = third
+            sign = 1 if req.side == "buy" else -1   # the trade itself settles in full
+            self._change(req.venue, req.key, base, sign * qty, "fill", oid)
+            self._change(req.venue, req.key, quote, -sign * quote_amt, "fill", oid)
+            self._change(req.venue, req.key, fee_asset, -fee, "fee", oid)
         elif req.side == "buy":  # Binance spot takes the fee from what you receive
             fee, fee_asset = qty * fee_rate, base
             self._change(req.venue, req.key, base, qty - fee, "fill", oid)
@@ -292,6 +314,14 @@ class MatchingEngine:
         return replace(order, filled_qty=order.filled_qty + qty, filled_quote=order.filled_quote + quote_amt,
                        fee=order.fee + fee, fee_asset=fee_asset, fills=order.fills + fills,
                        updated_ms=self.clock_ms())
+
+    def _fee_in_third_asset(self, req: OrderRequest, quote_fee: float) -> tuple[float, str] | None:
+        """(fee, asset) when the venue takes this fee in a third asset the account holds enough of."""
+        third = self.fee_in.get(req.venue)
+        if third is None:
+            return None
+        fee = quote_fee / third.quote_price
+        return (fee, third.asset) if self.account(req.venue, req.key).free.get(third.asset, 0.0) >= fee else None
 
     def _position(self, req: OrderRequest, qty: float, quote_amt: float, fee: float) -> None:
         """USDT-M: move the signed position; realise PnL on the part that reduces it."""

@@ -19,7 +19,7 @@ from sim.binance_ws import BinanceStream
 from sim.faults import BadFault, Faults
 from sim.journal import Journal
 from sim.market import VENUES, MarketBoard
-from sim.matching import MatchingEngine, SimOrder
+from sim.matching import FeeInAsset, MatchingEngine, SimOrder
 from sim.replay import Replayer
 from sim.streams import StreamHub
 from sim.upbit_rest import UpbitRest
@@ -62,20 +62,22 @@ class SimServer:
     `speed` > 0 replays in real time scaled by it after start(); None leaves stepping to the caller.
     `ack_replies` lists venues that answer a new order as accepted but not yet matched (Upbit's
     `wait`, USDT-M's `NEW`), so a client must learn the fills from a query or the order stream.
+    `fee_in` maps a venue to the third asset it takes fees in (Binance's BNB discount; FeeInAsset).
     """
 
     def __init__(self, books: Iterable[Book], *, markets: Mapping[str, Iterable[str]] | None = None,
                  keys: Iterable[ApiKey] = (), balances: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
                  speed: float | None = None, journal_path: Path | str | None = None, port: int = 0,
                  rules: Mapping[str, Mapping[str, VenueRules]] | None = None, fees: dict[str, float] | None = None,
-                 keepalive_s: float = 10.0, ack_replies: Iterable[str] = ()) -> None:
+                 keepalive_s: float = 10.0, ack_replies: Iterable[str] = (),
+                 fee_in: Mapping[str, FeeInAsset] | None = None) -> None:
         if markets is None:
             books = list(books)
             markets = markets_of(books)
         self.board = MarketBoard({v: tuple(c) for v, c in markets.items()})
         self.journal_log = Journal(journal_path)
         self.faults = Faults()
-        self.engine = MatchingEngine(self.journal_log, self.clock_ms, fees)
+        self.engine = MatchingEngine(self.journal_log, self.clock_ms, fees, fee_in)
         self.keys = {k.key: k for k in keys}
         self.faults.on_gap = self._gap
         self.hub = StreamHub()

@@ -1,6 +1,6 @@
 """LiveDesk against the simulator: every outcome the venue reports reaches the ledger exactly once, fees
 included. An order leaves `unresolved` only once its outcome is booked; a fee recovered through a cancel is
-booked like any other."""
+booked like any other; a fee paid in a third asset (Binance's BNB discount) is a debit of that asset."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from domain.ledger import Ledger
+from domain.orders import Purpose
 from domain.venues import Venue
 from live.desk import STUCK_RECONCILES, LiveDesk
 from live.resume import RunSnapshot, export_run, restore_desk
+from sim.matching import FeeInAsset
 from tests.live.test_desk import desk_on, intent, new_orders, params, run
-from tests.sim.support import running_sim
+from tests.sim.support import BALANCES, KEY, running_sim
+
+BNB_USDT = 850.0   # the price the simulator converts a BNB-paid fee at
 
 
 def test_reconcile_keeps_an_order_it_cannot_book_yet_and_alerts_when_it_stays(data: Path) -> None:
@@ -71,3 +76,48 @@ def test_a_fill_recovered_by_reconciles_cancel_is_booked_with_its_fee(data: Path
             assert fill.qty == pytest.approx(0.004) and fill.fee == pytest.approx(0.004 * bid * 0.001, rel=1e-6)
             assert desk.fee_shift[("binance", "BTC")] == Decimal("-0.00000400"), "Binance kept the fee in BTC"
     run(scenario())
+
+
+def test_fees_paid_in_bnb_are_booked_as_a_debit_of_bnb_on_binance(data: Path) -> None:
+    async def scenario() -> None:
+        balances = {**BALANCES, ("binance", KEY): {**BALANCES[("binance", KEY)], "BNB": 2.0}}
+        async with running_sim(data, balances=balances, fee_in={"binance": FeeInAsset("BNB", BNB_USDT)}) as sim, \
+                desk_on(sim) as desk:
+            await desk.submit(intent(desk))
+            await desk.submit(intent(desk, Purpose.EXIT))
+            (rt,) = desk.portfolio.round_trips
+            paid = [e["fee"] for e in sim.journal("order") if e["venue"] == "binance" and e["event"] == "filled"]
+            assert len(paid) == 2 and all(p > 0 for p in paid)
+            assert float(desk.ledger.fees[("binance", "BNB")]) == pytest.approx(sum(paid), abs=1e-8)
+            assert float(desk.ledger.balance("binance", "BNB")) == pytest.approx(2.0 - sum(paid), abs=1e-8)
+            assert ("binance", "BTC") not in desk.fee_shift, "no fee was taken in the coin"
+            report = await desk.reconcile()
+            assert report.ok, report       # BNB included: the ledger is the venue's balance to the unit
+            told = [a for a in desk.live_alerts if a.kind == "fee_other"]
+            assert [a.severity for a in told] == ["P3"], "said once that PnL does not value BNB fees"
+    run(scenario())
+
+
+def test_a_fee_in_an_asset_the_desk_did_not_expect_is_booked_and_alerted(data: Path) -> None:
+    """The venue takes its fee in USDC, which the desk does not read at open: the fee is still booked as a
+    USDC debit, a P2 says the ledger did not open with that balance, and reconcile shows the difference."""
+    async def scenario() -> None:
+        balances = {**BALANCES, ("binance", KEY): {**BALANCES[("binance", KEY)], "USDC": 100.0}}
+        async with running_sim(data, balances=balances, fee_in={"binance": FeeInAsset("USDC", 1.0)}) as sim, \
+                desk_on(sim) as desk:
+            await desk.submit(intent(desk))
+            (paid,) = [e["fee"] for e in sim.journal("order") if e["venue"] == "binance" and e["event"] == "filled"]
+            assert float(desk.ledger.balance("binance", "USDC")) == pytest.approx(-paid, abs=1e-8)
+            assert [a.severity for a in desk.live_alerts if a.kind == "fee_asset"] == ["P2"]
+            report = await desk.reconcile()
+            assert [(d.venue, d.what) for d in report.drifts] == [("binance", "USDC")]
+            assert report.drifts[0].delta == pytest.approx(100.0), "the opening balance the ledger never read"
+    run(scenario())
+
+
+@pytest.mark.parametrize("amount", [-0.001, float("nan")])
+def test_the_ledger_refuses_a_bad_fee_naming_it(amount: float) -> None:
+    ledger = Ledger({("binance", "BNB"): 1.0})
+    with pytest.raises(ValueError, match=r"fee BTC-p1-entry-binance-2-f:BNB on binance: amount .* must be"):
+        ledger.apply_fee("BTC-p1-entry-binance-2-f:BNB", "binance", "BNB", amount)
+    assert ledger.balance("binance", "BNB") == Decimal("1.00000000") and not ledger.fees
