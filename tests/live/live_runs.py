@@ -9,6 +9,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from config.loader import load_profile
 from config.schema import Endpoint, Storage
 from domain.symbols import FX_SYMBOL
@@ -18,6 +20,7 @@ from sim.auth import ApiKey
 from tests.support.polling import poll
 
 ACK_TEXT = "I understand this trades real money"
+REPO = Path(__file__).resolve().parents[2]
 # Fake keys, long and unusual enough that a hit in a scan can only be a leak.
 UPBIT = ApiKey("live-run-upbit-access-7Qm2Zx9K", "live-run-upbit-secret-Wd4Lp8Rv1Tn6Yb3Hc5Jf0Gs")
 BINANCE = ApiKey("live-run-binance-key-Xa7Ne2Pq5Vu9", "live-run-binance-secret-Kz3Mr8Tb1Qw6Ej4Lc0Hy7Df")
@@ -89,6 +92,27 @@ def run_profile(sim: SimThread, directory: Path, strategy: dict | None = None, r
         "live": base.live.model_copy(update=live or {})}
     fields.update(update)
     return base.model_copy(update=fields)
+
+
+def profile_file(directory: Path, name: str, urls: dict, strategy: dict, risk: dict | None = None,
+                 redis_url: str | None = None) -> Path:
+    """The shipped live-local on the simulator's `urls`, trading with `strategy` (and `risk`), database,
+    outputs and alert log under `directory` (snapshots to `redis_url` if given), written to
+    `directory/<name>.yaml` for a main.py process."""
+    raw = yaml.safe_load((REPO / "config/profiles/live-local.yaml").read_text())
+    raw["name"] = name
+    raw["endpoints"] = {v: {"rest": urls[v]["rest"], "ws": urls[v]["ws"]} for v in ("upbit", "binance", "binance_usdm")}
+    raw["strategy"].update({**strategy, "directions": list(strategy.get("directions", raw["strategy"].get(
+        "directions", ())))})
+    raw["risk"].update(risk or {})
+    raw["storage"] = {**raw.get("storage", {}), "url": f"sqlite:///{directory / 'live.db'}",
+                      **({"redis_url": redis_url} if redis_url else {})}
+    raw["outputs"] = {"dir": str(directory / "out"), "kpi_checkpoint_s": 2, "report": False}
+    raw["alerts"] = {"log_file": str(directory / "alerts.log")}
+    raw["metrics"] = {"port": 0}
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 # Every premium looks stretched against a -2000 bps baseline: RICH entries (sell Upbit, buy Binance)

@@ -12,30 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 
-from tests.live.live_runs import ACK_TEXT, TRADE_AT_ONCE, wait_until
+from tests.live.live_runs import ACK_TEXT, TRADE_AT_ONCE, profile_file, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"ARB_UPBIT_ACCESS_KEY": "rehearsal-upbit-access-N3v8Qa",
         "ARB_UPBIT_SECRET_KEY": "rehearsal-upbit-secret-Hs5Lw1Pc7Tz",
         "ARB_BINANCE_API_KEY": "rehearsal-binance-key-Ud2Km6",
         "ARB_BINANCE_API_SECRET": "rehearsal-binance-secret-Rq9Fy4Gb0Xe"}
-
-
-def rehearsal_profile(directory: Path, urls: dict) -> Path:
-    """The shipped live-local on the simulator's port, trading at once, outputs under `directory`."""
-    raw = yaml.safe_load((REPO / "config/profiles/live-local.yaml").read_text())
-    raw["name"] = "live-rehearsal-local"
-    raw["endpoints"] = {v: {"rest": urls[v]["rest"], "ws": urls[v]["ws"]} for v in ("upbit", "binance", "binance_usdm")}
-    raw["strategy"].update({**TRADE_AT_ONCE, "directions": list(TRADE_AT_ONCE["directions"])})
-    raw["storage"]["url"] = f"sqlite:///{directory / 'live.db'}"
-    raw["outputs"] = {"dir": str(directory / "out"), "kpi_checkpoint_s": 2, "report": False}
-    raw["alerts"] = {"log_file": str(directory / "alerts.log")}
-    raw["metrics"] = {"port": 0}
-    path = directory / "live-rehearsal-local.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def test_the_rehearsal_trades_and_stops_on_sigterm_with_its_kpis(tmp_path: Path):
@@ -47,7 +31,7 @@ def test_the_rehearsal_trades_and_stops_on_sigterm_with_its_kpis(tmp_path: Path)
     run = None
     try:
         urls = json.loads(sim.stdout.readline())
-        profile = rehearsal_profile(tmp_path, urls)
+        profile = profile_file(tmp_path, "live-rehearsal-local", urls, TRADE_AT_ONCE)
         armed = {**env, "ARB_LIVE_ACK": ACK_TEXT, "ARB_LIVE_ARMED_AT": str(int(time.time()))}
         run = subprocess.Popen([sys.executable, "-m", "live", "run", "--profile", str(profile), "--duration", "120"],
                                cwd=REPO, env=armed, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

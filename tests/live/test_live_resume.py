@@ -23,7 +23,6 @@ from pathlib import Path
 import ccxt
 import pytest
 import ray
-import yaml
 
 from config.loader import load_profile
 from live.arming import ARMED_AT, LiveRefused
@@ -33,8 +32,8 @@ from live.venue import client_order_id
 from sim import ccxt_overrides
 from snapshots.keys import key
 from snapshots.redis_store import RedisSnapshotStore
-from tests.live.live_runs import (ACK_TEXT, TRADE_AT_ONCE, UPBIT, armed_env, new_orders, run_profile, secrets_file,
-                                  start_sim, wait_until)
+from tests.live.live_runs import (ACK_TEXT, TRADE_AT_ONCE, UPBIT, armed_env, new_orders, profile_file, run_profile,
+                                  secrets_file, start_sim, wait_until)
 from tests.live.test_live_run import FAST
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,23 +68,6 @@ def round_trips(snap: dict) -> list[dict]:
     return snap["desk"]["portfolio"]["round_trips"]
 
 
-def profile_file(sim, directory: Path) -> Path:
-    """The shipped live-local on the simulator's URLs, trading at once, everything under `directory`."""
-    raw = yaml.safe_load((REPO / "config/profiles/live-local.yaml").read_text())
-    urls = sim.urls()
-    raw["name"] = "live-resume-local"
-    raw["endpoints"] = {v: {"rest": urls[v]["rest"], "ws": urls[v]["ws"]} for v in ("upbit", "binance", "binance_usdm")}
-    raw["strategy"].update({**STRATEGY, "directions": list(STRATEGY["directions"])})
-    raw["risk"].update(RISK)
-    raw["storage"] = {"url": f"sqlite:///{directory / 'live.db'}", "redis_url": REDIS}
-    raw["outputs"] = {"dir": str(directory / "out"), "kpi_checkpoint_s": 2, "report": False}
-    raw["alerts"] = {"log_file": str(directory / "alerts.log")}
-    raw["metrics"] = {"port": 0}
-    path = directory / "live-resume-local.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """`python main.py ...` in its own session (its Ray processes too), so one killpg takes all of it."""
     return subprocess.Popen([sys.executable, "main.py", *args], cwd=REPO, env=env, stdout=log.open("w"),
@@ -109,7 +91,7 @@ def crash(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live-resume")
     sim = start_sim(minutes=20)
     secrets = secrets_file(tmp)
-    path = profile_file(sim, tmp)
+    path = profile_file(tmp, "live-resume-local", sim.urls(), STRATEGY, RISK, redis_url=REDIS)
     proc = start(["live", "--profile", str(path), "--duration", "600", "--no-progress"], armed(secrets),
                  tmp / "first.log")
     run_id = None
