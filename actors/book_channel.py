@@ -32,10 +32,21 @@ HEADER = struct.Struct("!I")
 ACK = b"\x01"
 MAX_FRAME = 256 * 1024 * 1024
 SWITCH_INTERVAL_S = 0.0005
+METHODS = ("on_books", "submit")     # what a frame may call on its sink
 
 
 def encode(books: list, received_at: float) -> bytes:
-    payload = pickle.dumps((books, received_at), protocol=5)
+    """A feed's batch of books: answered with ACK once handled."""
+    return _frame("on_books", (books, received_at), True)
+
+
+def encode_intents(intents: list, received_at: float, decided_at: float) -> bytes:
+    """A strategy's order intents for the coordinator: not answered (the coordinator's news is)."""
+    return _frame("submit", (intents, received_at, decided_at), False)
+
+
+def _frame(method: str, args: tuple, ack: bool) -> bytes:
+    payload = pickle.dumps((method, args, ack), protocol=5)
     return HEADER.pack(len(payload)) + payload
 
 
@@ -52,12 +63,13 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
 
 
 class BookInbox:
-    """Listens on `host` (port chosen by the OS); each connection's batches go to `handle(books, received_at)`
-    one at a time, each answered with ACK. A frame that cannot be read closes its connection (the feed
-    reconnects); a batch the handler fails on is logged and answered, as a failed Ray call would be."""
+    """Listens on `host` (port chosen by the OS); each connection's frames are handed, one at a time, to
+    `call(method, args)` (METHODS only): a feed's batches (each answered with ACK) and a strategy's
+    intents. A frame that cannot be read closes its connection (its sender reconnects); a call the
+    sink fails on is logged (and answered), as a failed Ray call would be."""
 
-    def __init__(self, handle: Callable[[list, float], Any], host: str):
-        self.handle = handle
+    def __init__(self, call: Callable[[str, tuple], Any], host: str):
+        self.call = call
         self.listener = socket.create_server((host, 0))
         self.address = (host, self.listener.getsockname()[1])
         self.batches = 0
@@ -86,37 +98,41 @@ class BookInbox:
                     payload = _recv_exact(conn, size)
                     if payload is None:
                         return
-                    books, received_at = pickle.loads(payload)
+                    method, args, ack = pickle.loads(payload)
+                    if method not in METHODS:
+                        raise ValueError(f"method {method!r} is not one an inbox takes {METHODS}")
                 except (OSError, ValueError, pickle.UnpicklingError, EOFError, TypeError) as err:
                     log.error("book inbox %s:%d: unreadable frame, connection closed: %s", *self.address, err)
                     return
                 try:
-                    self.handle(books, received_at)
+                    self.call(method, args)
                 except Exception:   # noqa: BLE001 - a bad batch must not stop the stream
-                    log.exception("book inbox %s:%d: a batch of %d books failed", *self.address, len(books))
-                self.batches += 1
-                try:
-                    conn.sendall(ACK)
-                except OSError:
-                    return
+                    log.exception("book inbox %s:%d: %s of %d items failed", *self.address, method, len(args[0]))
+                self.batches += method == "on_books"
+                if ack:
+                    try:
+                        conn.sendall(ACK)
+                    except OSError:
+                        return
 
     def close(self) -> None:
         self.listener.close()
 
 
 def serves_books(cls: type) -> type:
-    """Give an actor class a `book_inbox()` method returning the address feeds send its books to.
+    """Give an actor class a `book_inbox()` method returning the address feeds send its books to (and
+    strategies their intents, for a class with `submit`).
 
-    Sync actor: every public method takes one lock, which the inbox's calls of `on_books` take too.
-    Async actor (`on_books` a coroutine): the inbox runs `on_books` on the actor's event loop."""
+    Sync actor: every public method takes one lock, which the inbox's calls take too. Async actor
+    (`on_books` a coroutine): the inbox runs its calls on the actor's event loop."""
     is_async = inspect.iscoroutinefunction(cls.on_books)
     if is_async:
         async def book_inbox(self) -> tuple[str, int]:
             if getattr(self, "_book_inbox", None) is None:
                 loop = asyncio.get_running_loop()
 
-                def on_loop(books: list, received_at: float) -> None:
-                    asyncio.run_coroutine_threadsafe(self.on_books(books, received_at), loop).result()
+                def on_loop(method: str, args: tuple) -> None:
+                    asyncio.run_coroutine_threadsafe(getattr(self, method)(*args), loop).result()
                 self._book_inbox = BookInbox(on_loop, _node_ip())
             return self._book_inbox.address
     else:
@@ -126,7 +142,7 @@ def serves_books(cls: type) -> type:
 
         def book_inbox(self) -> tuple[str, int]:
             if getattr(self, "_book_inbox", None) is None:
-                self._book_inbox = BookInbox(self.on_books, _node_ip())
+                self._book_inbox = BookInbox(lambda method, args: getattr(self, method)(*args), _node_ip())
             return self._book_inbox.address
     cls.book_inbox = book_inbox
     return cls
@@ -244,3 +260,30 @@ class BookOutlet:
             if task is not None:
                 task.cancel()
         self._drop()
+
+
+class IntentLink:
+    """A strategy's line to the coordinator's inbox for its intents (a blocking socket: the strategy
+    runs in threads, not an event loop). `send` returns False once the line is down (the coordinator
+    died); the caller then goes through Ray, and the next set_peers connects to the new coordinator."""
+
+    def __init__(self, address: tuple[str, int], timeout_s: float = 5.0):
+        self.address = tuple(address)
+        self.sock: socket.socket | None = socket.create_connection(self.address, timeout=timeout_s)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, intents: list, received_at: float, decided_at: float) -> bool:
+        if self.sock is None:
+            return False
+        try:
+            self.sock.sendall(encode_intents(intents, received_at, decided_at))
+            return True
+        except OSError as err:
+            log.warning("intent link to %s:%d lost: %s", *self.address, err)
+            self.close()
+            return False
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None

@@ -1,12 +1,13 @@
 """SymbolStrategyActor: runs the domain strategy rules for a shard of symbols and sends intents to the coordinator."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import ray
 
-from actors.book_channel import serves_books
+from actors.book_channel import IntentLink, serves_books
 from actors.persistence import Persist, snapshotter
 from actors.telemetry import Telemetry
 from domain.book import Book
@@ -14,6 +15,8 @@ from domain.params import FxParams, Market, StrategyParams
 from domain.orders import OrderIntent
 from domain.state import export_shard, rebuild, record, restore_shard
 from paper.shard import StrategyShard
+
+log = logging.getLogger("actors.strategy")
 
 
 @ray.remote(num_cpus=0)
@@ -26,7 +29,8 @@ class SymbolStrategyActor:
                  persist: Persist | None = None):
         self.shard = StrategyShard(symbols, params, market, fx, clocked)
         self.telemetry = Telemetry(*telemetry[:1], name, alerts=telemetry[1]) if telemetry else None
-        self.coordinator = coordinator
+        self.coordinator, self.name = coordinator, name
+        self.link: IntentLink | None = None      # set_peers connects it (real time)
         self.latency_ms: list[float] = []   # feed receive -> decision, one sample per batch
         self.intents = 0
         self.calls = {"submits_sent": 0, "news_handled": 0}   # lockstep: is every message answered?
@@ -69,8 +73,18 @@ class SymbolStrategyActor:
             self.snap.changed(urgent=urgent or self.shard.clocked)
 
     def set_peers(self, coordinator: Any, telemetry: tuple[Any, Any] | None = None) -> None:
-        """After a restart elsewhere: the current coordinator handle (and telemetry sinks)."""
+        """At the start and after a restart elsewhere: the current coordinator handle (and telemetry
+        sinks). Real time: intents go to the coordinator's inbox (actors/book_channel.py), a Ray call
+        costing milliseconds where the coordinator is busy with books; lockstep keeps Ray calls."""
         self.coordinator = coordinator
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+        if not self.shard.clocked and coordinator is not None:
+            try:
+                self.link = IntentLink(ray.get(coordinator.book_inbox.remote()))
+            except (OSError, AttributeError, ray.exceptions.RayError) as err:    # through Ray meanwhile
+                log.warning("%s: no intent link to the coordinator (%s); sending through Ray", self.name, err)
         if self.telemetry is not None:
             self.telemetry.retarget(telemetry)
 
@@ -100,7 +114,8 @@ class SymbolStrategyActor:
         if intents:
             self.intents += len(intents)
             self.sent.update((i.symbol, i) for i in intents)
-            self.coordinator.submit.remote(intents, received_at, decided_at)
+            if self.link is None or not self.link.send(intents, received_at, decided_at):
+                self.coordinator.submit.remote(intents, received_at, decided_at)
             self.calls["submits_sent"] += 1
 
     def pending_symbols(self) -> list[str]:

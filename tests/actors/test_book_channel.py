@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from actors.book_channel import HEADER, BookOutlet, encode, serves_books
+from actors.book_channel import HEADER, BookOutlet, IntentLink, encode, serves_books
 from domain.book import Book
 
 
@@ -27,6 +27,10 @@ class Sink:
         self.fail_on = fail_on
         self.inside = False            # a public method other than on_books is running
         self.overlaps = 0
+        self.submits: list[tuple[list, float, float]] = []
+
+    def submit(self, intents: list, received_at: float, decided_at: float) -> None:
+        self.submits.append((intents, received_at, decided_at))
 
     def on_books(self, books: list[Book], received_at: float) -> None:
         self.overlaps += self.inside
@@ -79,7 +83,7 @@ def test_a_batch_the_sink_fails_on_is_answered_and_the_stream_goes_on(caplog):
         acks = asyncio.run(send_all(sink.book_inbox(), batches))
     assert len(acks) == 3
     assert [b[0][0].symbol for b in sink.batches] == ["BTC", "ETH"]
-    assert "a batch of 1 books failed" in caplog.text
+    assert "on_books of 1 items failed" in caplog.text
 
 
 def test_a_sync_sink_never_runs_a_batch_beside_its_other_methods():
@@ -97,3 +101,18 @@ def test_frames_carry_their_length():
     frame = encode([book("BTC", 1)], 2.5)
     (size,) = HEADER.unpack(frame[:HEADER.size])
     assert size == len(frame) - HEADER.size
+
+
+def test_intents_reach_the_sinks_submit_in_order_and_a_dead_line_says_so():
+    sink = Sink()
+    address = sink.book_inbox()
+    link = IntentLink(address)
+    sent = [([f"intent-{i}"], 10.0 + i, 11.0 + i) for i in range(100)]
+    assert all(link.send(*s) for s in sent)
+    deadline = time.monotonic() + 5
+    while len(sink.submits) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.submits == sent
+    sink._book_inbox.close()
+    link.sock.shutdown(socket.SHUT_RDWR)           # the coordinator's process is gone
+    assert link.send(["late"], 1.0, 2.0) is False and link.send(["later"], 1.0, 2.0) is False
