@@ -36,7 +36,7 @@ class Telemetry:
     written to this process's log so none is lost silently.
     """
 
-    def __init__(self, sink: Any, source: str, flush_ms: int = 250, max_buffered: int = 20_000,
+    def __init__(self, sink: Any, source: str, flush_ms: int = 1000, max_buffered: int = 20_000,
                  alerts: Any = None):
         if not isinstance(source, str) or not source:
             raise ValueError(f"telemetry: source must be a non-empty string, got {source!r}")
