@@ -1,7 +1,8 @@
 """Real-time paper: an intent sent to a coordinator that died is not waited on for ever.
 
 Real Ray actors and real Redis snapshots, no lockstep: the strategy shard decides on books while
-its coordinator is dead, so the intent is lost with it; the coordinator comes back from its
+its coordinator is dead, so the intent is lost with it (its IntentLink is down; the Ray call it falls
+back to goes nowhere); the coordinator comes back from its
 snapshot, `resync` tells the shard what the desk holds, the shard sends the intent again, and the
 coordinator takes each intent id once.
 """
@@ -38,7 +39,8 @@ def test_an_intent_lost_with_the_coordinator_is_sent_again_and_taken_once(ray_cl
     shard = SymbolStrategyActor.remote(coins, params.strategy, params.market, params.fx, first, False, None,
                                        "strategy-0", persist)
     ray.get(first.set_peers.remote({c: shard for c in coins}))
-    ray.kill(first, no_restart=True)
+    ray.get(shard.set_peers.remote(first))       # its intents go over an IntentLink to `first`...
+    ray.kill(first, no_restart=True)             # ...whose process dies: the link goes down with it
 
     # Books reach the shard alone: it decides and sends its intents to the dead coordinator.
     fed = 0
