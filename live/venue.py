@@ -408,13 +408,21 @@ class LiveVenue:
             raise VenueError(self.name, f"order book of {self.symbol(coin)} is empty on one side")
         return float(book["bids"][0][0]), float(book["asks"][0][0])
 
+    async def _read(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """An account read (open orders, balances, positions): any other venue error becomes a VenueError,
+        which reconcile and the kill switch take per venue; a raw ccxt error ended a whole reconcile."""
+        try:
+            return await self._call(what, fn, *args)
+        except ccxt.BaseError as exc:
+            raise VenueError(self.name, f"{what}: {redact(exc)}") from None
+
     async def open_orders(self, coin: str | None = None) -> list[VenueOrder]:
-        raw = await self._call("fetch_open_orders", self.exchange.fetch_open_orders,
+        raw = await self._read("fetch_open_orders", self.exchange.fetch_open_orders,
                                self.symbol(coin) if coin else None)
         return [self._parse(o, self.coin_of(o.get("symbol", "")), o.get("clientOrderId") or "") for o in raw]
 
     async def balances(self) -> dict[str, Balance]:
-        raw = await self._call("fetch_balance", self.exchange.fetch_balance)
+        raw = await self._read("fetch_balance", self.exchange.fetch_balance)
         return {asset: Balance(float(v.get("free") or 0.0), float(v.get("used") or 0.0), float(v.get("total") or 0.0))
                 for asset, v in raw.items() if isinstance(v, dict) and asset not in ("free", "used", "total", "info")}
 
@@ -422,7 +430,7 @@ class LiveVenue:
         """USDT-M: coin -> signed contracts (short < 0) of every open position."""
         self._require_usdm("positions")
         out: dict[str, float] = {}
-        for p in await self._call("fetch_positions", self.exchange.fetch_positions):
+        for p in await self._read("fetch_positions", self.exchange.fetch_positions):
             contracts = float(p.get("contracts") or 0.0)
             if contracts:
                 out[self.coin_of(p["symbol"])] = -contracts if p.get("side") == "short" else contracts

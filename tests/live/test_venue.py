@@ -265,3 +265,20 @@ def test_a_cancel_that_finds_the_order_partly_filled_returns_the_fills_fee(data:
             assert done.status == "canceled" and done.filled == pytest.approx(accepted["filled_qty"])
             assert done.fee_quote == pytest.approx(accepted["fee"], rel=1e-9) and done.fee_quote > 0
     run(scenario())
+
+
+@pytest.mark.parametrize("venue, method, read", [(Venue.UPBIT, "fetch_balance", "balances"),
+                                                 (Venue.BINANCE_USDM, "fetch_positions", "positions")])
+def test_an_account_read_the_venue_refuses_is_a_venue_error_naming_venue_and_call(venue, method, read) -> None:
+    """Not a raw ccxt error: reconcile and the kill switch handle VenueError per venue, so one venue's
+    refusal does not end the whole reconcile."""
+    import ccxt
+
+    from live.errors import VenueError
+    from live.venue import LiveVenue
+    from tests.live.fake_exchange import FakeExchange
+
+    refused = ccxt.ExchangeError('{"error": {"name": "invalid_query_payload"}}')
+    lv = LiveVenue(venue, FakeExchange(errors={method: refused}), lambda coin: SIM_RULES[venue], "run-1")
+    with pytest.raises(VenueError, match=f"{venue.value}.*{method}.*invalid_query_payload"):
+        asyncio.run(getattr(lv, read)())
