@@ -257,6 +257,8 @@ class Live(Section):
     band_bps: float = Field(50.0, gt=0, le=500, description="limit IOC price band around the reference, bps")
     reconcile_s: float = Field(30.0, gt=0, le=86_400, description="seconds between reconciles with the venues")
     max_skew_ms: float = Field(1000.0, gt=0, le=60_000, description="preflight clock-skew limit per venue")
+    lease_ttl_s: float = Field(30.0, ge=1, le=600, description="a crashed run's lease lapses after this; "
+                               "until then no other process may trade its run id (live/lease.py)")
 
 
 class Profile(Section):

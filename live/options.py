@@ -26,11 +26,12 @@ class LiveOptions:
     backoff: Backoff | None = None        # venue retries; None: LiveVenue's default
     rate_limit: bool = True               # ccxt's client-side throttle; only a loopback simulator goes without
     max_skew_ms: float = 1000.0           # preflight clock-skew limit
+    lease_ttl_s: float = 30.0             # a dead process's run lease lapses after this (live/lease.py)
 
     def __post_init__(self) -> None:
         if self.kill_policy not in POLICIES:
             raise ValueError(f"live options: kill_policy {self.kill_policy!r}: expected one of {POLICIES}")
-        for name in ("reconcile_s", "funding_s", "kill_deadline_s"):
+        for name in ("reconcile_s", "funding_s", "kill_deadline_s", "lease_ttl_s"):
             if not 0 < getattr(self, name) <= 86_400:
                 raise ValueError(f"live options: {name} {getattr(self, name)!r} must be in (0, 86400] seconds")
         unknown = set(self.kill_on) - set(AUTO_KILL)
@@ -43,7 +44,7 @@ class LiveOptions:
         given = {} if live is None else {
             "kill_policy": live.kill_policy, "kill_on": tuple(live.kill_on), "kill_deadline_s": live.kill_deadline_s,
             "order_style": live.order_style, "band_bps": live.band_bps, "reconcile_s": live.reconcile_s,
-            "max_skew_ms": live.max_skew_ms}
+            "max_skew_ms": live.max_skew_ms, "lease_ttl_s": live.lease_ttl_s}
         return cls(**{**given, **{k: v for k, v in overrides.items() if v is not None}})
 
     def desk_options(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import threading
@@ -41,6 +42,7 @@ from live.arming import CONDITIONS, ArmingResult, require_armed
 from live.cli import KnownState, kill_table, live_preflight, resolve_keys, traded_venues, write_preflight
 from live.exchanges import endpoints_of
 from live.killswitch import KillReport
+from live.lease import LeaseHeld, RunLease
 from live.options import LiveOptions, arming_env
 from live.redact import Redactor, install_log_redaction
 from live.resume import ResumeRefused, read_run_snapshot
@@ -50,6 +52,8 @@ from paper.run import (FEED_VENUES, REPO, PaperSource, Venues, final_fields, is_
                        shard_latencies, start_ray, wait, write_results)
 from paper.universe import Universe
 from sim import ccxt_overrides
+
+log = logging.getLogger("live.run")
 
 
 def arm(profile: Any, env: Mapping[str, str], now_ms: int | None = None) -> ArmingResult:
@@ -113,7 +117,8 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
 
     `resume`: the id of a crashed live run of this profile to continue (see the module's doc).
 
-    Raises LiveRefused (arming), ResumeRefused (the snapshot) or PreflightFailed before Ray starts or any
+    Raises LiveRefused (arming), ResumeRefused (the snapshot), LeaseHeld (another process trades this run
+    id: live/lease.py) or PreflightFailed before Ray starts or any
     order can be placed.
     `env` defaults to os.environ; the coordinator reads keys from its own environment (Ray workers
     inherit this process's when run_live starts Ray) or from the secrets file the profile or
@@ -127,11 +132,24 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
     flush_ms = flush_ms or profile.actors.flush_ms
     started = life_started = time.time()
     arming = arm(profile, env)                   # a resume is a live start: armed afresh, first
-    known, resumes = KnownState(), 0
-    if resume:
-        snap = read_run_snapshot(profile.storage.redis_url, resume, profile)
-        known, resumes, started = snap.known_state(), snap.resumes + 1, snap.started_ms / 1000
     run_id = resume or f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
+    lease = RunLease(profile.storage.redis_url, run_id, options.lease_ttl_s)
+    lease.acquire()                              # LeaseHeld: another process trades this run
+    try:
+        known, resumes = KnownState(), 0
+        if resume:
+            snap = read_run_snapshot(profile.storage.redis_url, resume, profile)
+            known, resumes, started = snap.known_state(), snap.resumes + 1, snap.started_ms / 1000
+        return _run_leased(profile, duration_s, run_id, lease, arming, known, resumes, started, life_started,
+                           out_root, stop, handle_signals, env, kill, options, shard_size, flush_ms, live_table,
+                           resume)
+    finally:
+        lease.release()
+
+
+def _run_leased(profile, duration_s, run_id, lease, arming, known, resumes, started, life_started, out_root, stop,
+                handle_signals, env, kill, options, shard_size, flush_ms, live_table, resume) -> dict:
+    """run_live once the run's lease is held: preflight, the actors, the wait, the results."""
     out_dir = (out_root or profile.outputs_dir()) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     preflight = asyncio.run(live_preflight(profile, env, known, options.max_skew_ms, 20.0, options.rate_limit))
@@ -171,6 +189,9 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
             def serve_kill() -> None:
                 if kill.is_set():
                     _engage(actors, out_dir, "operator signal (SIGUSR1)", options.kill_policy)
+                    stop.set()
+                if lease.lost.is_set():          # another process may be trading this run: stop, hold positions
+                    log.error("live run %s: its lease is lost; stopping (positions held, see runbooks)", run_id)
                     stop.set()
 
             trading_from = time.time()
@@ -224,7 +245,8 @@ def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path |
     or SIGUSR1 (kill switch).
 
     Exit codes: 0 the run ended and wrote its KPIs, 1 live refused to start (arming, the snapshot of a
-    resumed run, preflight, or the coordinator's own checks: each reason printed), 2 not a live profile.
+    resumed run, its lease held by another process, preflight, or the coordinator's own checks: each reason
+    printed), 2 not a live profile.
     """
     from actors.live_coordinator import LiveStartRefused
     from live.arming import LiveRefused
@@ -236,7 +258,7 @@ def run_command(profile: Any, duration_s: float = float("inf"), out_root: Path |
         kpi = run_live(profile, duration_s, out_root=out_root, handle_signals=True,
                        options=LiveOptions.from_profile(profile.live, kill_policy=policy), live_table=live_table,
                        resume=resume)
-    except (LiveRefused, PreflightFailed, LiveStartRefused, ResumeRefused) as exc:
+    except (LiveRefused, PreflightFailed, LiveStartRefused, ResumeRefused, LeaseHeld) as exc:
         console.print(f"[red]live start refused[/]: {exc}")
         return 1
     kills = kpi["kill_reports"]

@@ -110,6 +110,7 @@ def profile_file(directory: Path, name: str, urls: dict, strategy: dict, risk: d
     raw["outputs"] = {"dir": str(directory / "out"), "kpi_checkpoint_s": 2, "report": False}
     raw["alerts"] = {"log_file": str(directory / "alerts.log")}
     raw["metrics"] = {"port": 0}
+    raw["live"]["lease_ttl_s"] = 2      # a SIGKILLed run's lease lapses by the time the test resumes it
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -26,6 +26,7 @@ import ray
 
 from config.loader import load_profile
 from live.arming import ARMED_AT, LiveRefused
+from live.lease import LeaseHeld, RunLease
 from live.run import run_live
 from live.session import PreflightFailed
 from live.venue import client_order_id
@@ -128,6 +129,22 @@ def test_a_stale_arming_refuses_the_resume_before_any_connection(crash):
     with pytest.raises(LiveRefused) as err:
         run_live(load_profile(crash["path"]), 5, env=stale, options=FAST, resume=run_id)
     assert [f.name for f in err.value.failures] == [ARMED_AT]
+    assert sim.server.requests == requests, "not one request reached a venue"
+    assert snapshot(run_id)["version"] == crash["crashed"]["version"], "the snapshot is untouched"
+
+
+def test_a_resume_while_another_process_holds_the_runs_lease_is_refused_before_any_connection(crash):
+    """The crashed-looking run may still live (a hung driver, another terminal): two processes trading
+    one run id would each send orders for the same desk."""
+    sim, run_id = crash["sim"], crash["run_id"]
+    requests = dict(sim.server.requests)
+    other = RunLease(REDIS, run_id, ttl_s=10)
+    other.acquire()
+    try:
+        with pytest.raises(LeaseHeld, match=f"held by {other.holder}"):
+            run_live(load_profile(crash["path"]), 5, env=armed_env(crash["secrets"]), options=FAST, resume=run_id)
+    finally:
+        other.release()
     assert sim.server.requests == requests, "not one request reached a venue"
     assert snapshot(run_id)["version"] == crash["crashed"]["version"], "the snapshot is untouched"
 
