@@ -84,6 +84,8 @@ class DeskHost:
         for item in self.desk.take_news():
             by_actor.setdefault(self.routes[item.symbol], []).append(item)
             self.answered[item.symbol] = self.decided.get(item.symbol, "")
+            if item.kind == "rejected":     # a refused intent may come again under its id (an exit is
+                self.decided.pop(item.symbol, None)     # retried with its position's): take it then
             if item.kind == "opened":
                 self.views[item.symbol] = item.view
             elif item.kind == "closed":

@@ -88,3 +88,41 @@ def test_a_restart_storm_freezes_the_desk_and_a_restart_keeps_it_frozen(ray_clus
     second = PortfolioRiskCoordinator.remote(["BTC"], params, balances, False, None, persist=persist.restarted(1))
     assert ray.get(second.checkpoint.remote()).portfolio.risk.frozen.startswith("restart storm")
     ray.kill(second)
+
+
+def test_an_intent_the_desk_refused_is_taken_again_under_its_id_and_a_taken_one_is_not():
+    """An exit is retried under its position's id (`<position>-exit`). A coordinator that kept a refused
+    exit's id as taken dropped every retry, and the position never closed (a resumed live run answers
+    intents 'rejected' until its orders are settled, so an exit due at once hit this). A re-sent intent
+    the desk took and did not refuse is still dropped."""
+    from actors.coordinator import DeskHost
+    from domain.orders import Direction, OrderIntent, Purpose
+    from paper.desk import News
+
+    class Shard:
+        def __init__(self):
+            self.heard: list = []
+            self.on_news = self
+
+        def remote(self, news):
+            self.heard.extend(news)
+
+    class Desk:
+        def __init__(self):
+            self.news: list = []
+
+        def take_news(self):
+            news, self.news = self.news, []
+            return news
+
+    host = DeskHost.__new__(DeskHost)
+    host.decided, host.answered, host.views, host.calls, host.reporter = {}, {}, {}, {"news_sent": 0}, None
+    host.routes, host.desk = {"BTC": Shard()}, Desk()
+    exit_ = OrderIntent("BTC-p2-exit", "BTC", 1, Purpose.EXIT, Direction.RICH, 0.1, 0.01, "time_limit", "BTC-p2")
+
+    assert host._fresh([exit_]) == [exit_]
+    host.desk.news.append(News("BTC", "rejected", 1))
+    host._publish()
+    assert host.answered["BTC"] == "BTC-p2-exit"
+    assert host._fresh([exit_]) == [exit_], "the retried exit is taken"
+    assert host._fresh([exit_]) == [], "taken and not refused: a re-send is dropped"
