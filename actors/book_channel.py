@@ -1,17 +1,19 @@
-"""The book channel: feed -> sink batches over a direct TCP stream instead of a Ray call each.
+"""The book channel: feed -> sink batches (and strategy -> coordinator intents) over direct TCP streams
+instead of a Ray call each.
 
-Ray carries everything else (start, supervision, wiring, intents, news). Books are the one hot
-stream: at ~2,000 updates/s a Ray call per batch costs ~0.5 ms to send and 1-2 ms to run in the
-receiving worker, which on 2 cores leaves batching windows (and so latency) far above the target.
-A framed socket write and read costs tens of microseconds.
+Ray carries everything else (start, supervision, wiring, news, control). Books are the hot stream: at
+~2,000 updates/s a Ray call per batch costs ~0.5 ms to send and 1-2 ms to run in the receiving
+worker, which on 2 cores leaves batching windows (and so latency) far above the target. A framed
+socket write and read costs tens of microseconds. Intents ride the same inbox (IntentLink), so an
+intent does not wait milliseconds for a coordinator busy with books.
 
-A sink serves an inbox (`serves_books` on its class): a thread that accepts the feeds' connections
-and hands each batch to the sink's own `on_books`, under the lock every other method of the sink
-takes (a sync actor), or on the actor's event loop (an async actor), so a batch never runs beside a
-Ray call. It answers each batch with one byte once handled: the feed keeps one batch in flight per
-sink and holds newer books meanwhile (latest wins), as it did with one Ray call in flight.
+A sink serves an inbox (`serves_books` on its class): a thread that accepts connections and hands
+each frame to the sink's own `on_books` or `submit`, under the lock every other method of the sink
+takes (a sync actor), or on the actor's event loop (an async actor), so it never runs beside a Ray
+call. A batch of books is answered with one byte once handled: the feed keeps one batch in flight
+per sink and holds newer books meanwhile (latest wins).
 
-Frames are a 4-byte length and a pickle of (books, received_at), on the cluster's own network
+Frames are a 4-byte length and a pickle of (method, args, answered?), on the cluster's own network
 between its own actors (the trust Ray's own pickled calls rely on).
 """
 from __future__ import annotations
@@ -72,7 +74,6 @@ class BookInbox:
         self.call = call
         self.listener = socket.create_server((host, 0))
         self.address = (host, self.listener.getsockname()[1])
-        self.batches = 0
         _share_the_gil_finely()
         threading.Thread(target=self._accept, name="book-inbox", daemon=True).start()
 
@@ -108,7 +109,6 @@ class BookInbox:
                     self.call(method, args)
                 except Exception:   # noqa: BLE001 - a bad batch must not stop the stream
                     log.exception("book inbox %s:%d: %s of %d items failed", *self.address, method, len(args[0]))
-                self.batches += method == "on_books"
                 if ack:
                     try:
                         conn.sendall(ACK)
