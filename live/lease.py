@@ -17,7 +17,6 @@ import uuid
 import redis
 
 log = logging.getLogger("live.lease")
-TTL_S = 30.0
 # Only the holder may extend or delete its lease (compare and act in one step).
 _REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -32,7 +31,10 @@ def lease_key(run_id: str) -> str:
 
 
 class RunLease:
-    def __init__(self, redis_url: str, run_id: str, ttl_s: float = TTL_S):
+    """`acquire` it before the run touches a venue, `release` it when the run's results are written;
+    `lost` is set if it lapsed or was taken meanwhile. `ttl_s`: live.lease_ttl_s of the profile."""
+
+    def __init__(self, redis_url: str, run_id: str, ttl_s: float):
         if ttl_s <= 0:
             raise ValueError(f"lease of {run_id}: ttl_s {ttl_s} must be > 0")
         self.client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)

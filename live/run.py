@@ -117,9 +117,8 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
 
     `resume`: the id of a crashed live run of this profile to continue (see the module's doc).
 
-    Raises LiveRefused (arming), ResumeRefused (the snapshot), LeaseHeld (another process trades this run
-    id: live/lease.py) or PreflightFailed before Ray starts or any
-    order can be placed.
+    Raises LiveRefused (arming), LeaseHeld (another process trades this run id: live/lease.py),
+    ResumeRefused (the snapshot) or PreflightFailed before Ray starts or any order can be placed.
     `env` defaults to os.environ; the coordinator reads keys from its own environment (Ray workers
     inherit this process's when run_live starts Ray) or from the secrets file the profile or
     ARB_SECRETS_FILE names.
@@ -133,38 +132,28 @@ def run_live(profile: Any, duration_s: float, *, out_root: Path | None = None, s
     started = life_started = time.time()
     arming = arm(profile, env)                   # a resume is a live start: armed afresh, first
     run_id = resume or f"{profile.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
-    lease = RunLease(profile.storage.redis_url, run_id, options.lease_ttl_s)
-    lease.acquire()                              # LeaseHeld: another process trades this run
-    try:
+    with ExitStack() as stack:
+        lease = RunLease(profile.storage.redis_url, run_id, options.lease_ttl_s)
+        lease.acquire()                          # LeaseHeld: another process trades this run
+        stack.callback(lease.release)
         known, resumes = KnownState(), 0
         if resume:
             snap = read_run_snapshot(profile.storage.redis_url, resume, profile)
             known, resumes, started = snap.known_state(), snap.resumes + 1, snap.started_ms / 1000
-        return _run_leased(profile, duration_s, run_id, lease, arming, known, resumes, started, life_started,
-                           out_root, stop, handle_signals, env, kill, options, shard_size, flush_ms, live_table,
-                           resume)
-    finally:
-        lease.release()
-
-
-def _run_leased(profile, duration_s, run_id, lease, arming, known, resumes, started, life_started, out_root, stop,
-                handle_signals, env, kill, options, shard_size, flush_ms, live_table, resume) -> dict:
-    """run_live once the run's lease is held: preflight, the actors, the wait, the results."""
-    out_dir = (out_root or profile.outputs_dir()) / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    preflight = asyncio.run(live_preflight(profile, env, known, options.max_skew_ms, 20.0, options.rate_limit))
-    write_preflight(out_dir, profile.name, preflight)
-    if not preflight.ok:
-        raise PreflightFailed(preflight)
-    configs = feed_configs(profile)
-    universe = live_universe(profile, configs)
-    local = is_local(profile)
-    where = "the loopback endpoints (local exchange simulator)" if local else "Upbit and Binance"
-    source = PaperSource(f"live orders on {where}", local,
-                         ("LIVE orders on the local exchange simulator: not a market result",) if local else ())
-    stop, kill = stop or threading.Event(), kill or threading.Event()
-    params = profile.to_domain()
-    with ExitStack() as stack:
+        out_dir = (out_root or profile.outputs_dir()) / run_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        preflight = asyncio.run(live_preflight(profile, env, known, options.max_skew_ms, 20.0, options.rate_limit))
+        write_preflight(out_dir, profile.name, preflight)
+        if not preflight.ok:
+            raise PreflightFailed(preflight)
+        configs = feed_configs(profile)
+        universe = live_universe(profile, configs)
+        local = is_local(profile)
+        where = "the loopback endpoints (local exchange simulator)" if local else "Upbit and Binance"
+        source = PaperSource(f"live orders on {where}", local,
+                             ("LIVE orders on the local exchange simulator: not a market result",) if local else ())
+        stop, kill = stop or threading.Event(), kill or threading.Event()
+        params = profile.to_domain()
         dashboard = start_ray(stack)
         if handle_signals:
             on_signals({signal.SIGINT: lambda *_: stop.set(), signal.SIGTERM: lambda *_: stop.set(),
@@ -201,10 +190,10 @@ def _run_leased(profile, duration_s, run_id, lease, arming, known, resumes, star
                  serve_kill)
         finally:
             feed_stats, shard_stats, desk = graph.stop(actors)
-    kpi = kpi_now(desk, shard_latencies(shard_stats),
-                  final_fields(shard_stats, feed_stats, desk, life_started, trading_from))
-    write_results(out_dir, kpi, desk)
-    return kpi
+        kpi = kpi_now(desk, shard_latencies(shard_stats),
+                      final_fields(shard_stats, feed_stats, desk, life_started, trading_from))
+        write_results(out_dir, kpi, desk)      # the lease is held until the run's results are written
+        return kpi
 
 
 def _start_actors(profile, params, universe: Universe, configs: dict, run_id: str, arming: dict,
